@@ -1,0 +1,184 @@
+//! Registration and login: `POST /api/v1/auth/register`, `POST /api/v1/auth/login`.
+
+mod password;
+mod throttle;
+mod token;
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::{StatusCode, header, request::Parts};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use validator::Validate;
+
+pub(crate) use password::Passwords;
+pub(crate) use throttle::LoginThrottle;
+pub(crate) use token::{AuthUser, TokenKeys};
+
+use crate::error::{ApiError, Problem, Result};
+use crate::extract::ValidJson;
+use crate::state::AppState;
+use crate::users::{self, User};
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+}
+
+#[derive(Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RegisterRequest {
+    #[validate(email(message = "must be an email address"), length(max = 254, message = "must be at most 254 characters"))]
+    #[schema(example = "ada@example.com", format = "email", max_length = 254)]
+    email: String,
+    #[validate(length(min = 8, max = 128, message = "must be 8 to 128 characters"))]
+    #[schema(min_length = 8, max_length = 128, format = "password")]
+    password: String,
+    #[validate(length(min = 1, max = 100, message = "must be 1 to 100 characters"))]
+    #[schema(min_length = 1, max_length = 100)]
+    display_name: Option<String>,
+}
+
+#[derive(Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LoginRequest {
+    #[validate(length(min = 1, max = 254, message = "must be 1 to 254 characters"))]
+    #[schema(example = "ada@example.com", min_length = 1, max_length = 254)]
+    email: String,
+    // Bounded so nobody can make the server hash megabytes; wrong lengths are simply wrong passwords.
+    #[validate(length(min = 1, max = 1024, message = "must be 1 to 1024 characters"))]
+    #[schema(min_length = 1, max_length = 1024, format = "password")]
+    password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct TokenResponse {
+    access_token: String,
+    /// Always `bearer`.
+    #[schema(example = "bearer")]
+    token_type: &'static str,
+    /// Seconds until the token expires.
+    expires_in: u64,
+}
+
+fn normalise_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// Create an account.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/register",
+    tag = "auth",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Account created", body = User),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Email already registered", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn register(
+    State(state): State<AppState>,
+    ValidJson(body): ValidJson<RegisterRequest>,
+) -> Result<impl IntoResponse> {
+    let email = normalise_email(&body.email);
+    let password_hash = state.passwords.hash(body.password).await?;
+    let mut conn = state.db.acquire().await?;
+    let user = users::db::insert(
+        &mut *conn,
+        users::db::NewUser {
+            email: &email,
+            password_hash: &password_hash,
+            display_name: body.display_name.as_deref(),
+        },
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, "/api/v1/users/me")],
+        Json(user),
+    ))
+}
+
+/// Exchange email and password for an access token.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/login",
+    tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Access token", body = TokenResponse),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Email or password wrong (the same answer for both)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed logins; see Retry-After", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn login(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    ValidJson(body): ValidJson<LoginRequest>,
+) -> Result<Json<TokenResponse>> {
+    let email = normalise_email(&body.email);
+    if let Err(wait) = state.throttle.check(&email, client) {
+        metrics::counter!("auth_login_attempts_total", "outcome" => "rate_limited").increment(1);
+        return Err(ApiError::RateLimited {
+            retry_after_secs: wait.as_secs_f64().ceil() as u64,
+        });
+    }
+    let credentials = {
+        // The connection goes back to the pool before the (slow) hash check.
+        let mut conn = state.db.acquire().await?;
+        users::db::find_credentials(&mut *conn, &email).await?
+    };
+    let (user_id, stored) = match credentials {
+        Some(c) => (Some(c.id), Some(c.password_hash)),
+        None => (None, None),
+    };
+    let verified = state.passwords.verify(body.password, stored).await?;
+    let Some(user_id) = user_id.filter(|_| verified) else {
+        state.throttle.record_failure(&email, client);
+        metrics::counter!("auth_login_attempts_total", "outcome" => "failure").increment(1);
+        return Err(ApiError::InvalidCredentials);
+    };
+    state.throttle.record_success(&email);
+    metrics::counter!("auth_login_attempts_total", "outcome" => "success").increment(1);
+    Ok(Json(TokenResponse {
+        access_token: state.tokens.issue(user_id)?,
+        token_type: "bearer",
+        expires_in: state.tokens.ttl().as_secs(),
+    }))
+}
+
+/// The client's address for throttling: the socket peer, or the last `X-Forwarded-For` hop when
+/// the service is configured to sit behind one trusted proxy.
+pub(crate) struct ClientAddr(pub(crate) Option<IpAddr>);
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let forwarded = state
+            .settings
+            .server
+            .trust_forwarded_for
+            .then(|| parts.headers.get("x-forwarded-for"))
+            .flatten()
+            .and_then(|value| value.to_str().ok())
+            .and_then(|list| list.rsplit(',').next())
+            .and_then(|hop| hop.trim().parse::<IpAddr>().ok());
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        Ok(Self(forwarded.or(peer)))
+    }
+}

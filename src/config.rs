@@ -1,0 +1,294 @@
+//! Typed configuration: built-in defaults, then an optional file, then the environment.
+//!
+//! Environment keys are `ECHODIARY__SECTION__KEY` (for example `ECHODIARY__SERVER__ADDR`), plus the
+//! well-known `DATABASE_URL`. Each secret can also be read from a file named by the same key with
+//! `_FILE` appended, which is how Docker and Kubernetes mount secrets. Secrets are kept in
+//! [`SecretString`] so they cannot reach a log line through `Debug`, and [`Settings`] serializes
+//! them redacted, so printing the effective configuration is always safe.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize, Serializer};
+
+/// The token signing key used when none is configured. Good enough for a laptop, refused in production.
+pub const DEVELOPMENT_JWT_SECRET: &str = "development-only-secret-change-me-0123456789";
+
+/// Production secrets must be at least this long (256 bits of HMAC key material).
+const MIN_PRODUCTION_SECRET_LEN: usize = 32;
+
+/// Everything the service can be told, with its defaults.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// `development` (readable logs, development secrets allowed) or `production`.
+    pub environment: RunMode,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub auth: AuthSettings,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunMode {
+    #[default]
+    Development,
+    Production,
+}
+
+/// The two listeners and the limits every request runs under.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Public listener: the API, health, docs.
+    pub addr: SocketAddr,
+    /// Ops listener: `/metrics` and health, never exposed through the public ingress.
+    pub ops_addr: SocketAddr,
+    /// Whole-request deadline; a request still running then answers 503.
+    pub request_timeout_ms: u64,
+    /// Largest accepted request body; larger ones answer 413.
+    pub body_limit_bytes: usize,
+    /// After SIGTERM, how long readiness reports 503 while requests are still served, so load
+    /// balancers stop routing here before the listener closes.
+    pub shutdown_grace_ms: u64,
+    /// After the grace period, how long in-flight requests may take to finish.
+    pub shutdown_drain_ms: u64,
+    /// Take the client address from the last `X-Forwarded-For` hop (set when behind one proxy,
+    /// such as the cluster ingress); otherwise the socket peer is the client.
+    pub trust_forwarded_for: bool,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([0, 0, 0, 0], 8000)),
+            ops_addr: SocketAddr::from(([0, 0, 0, 0], 9000)),
+            request_timeout_ms: 10_000,
+            body_limit_bytes: 256 * 1024,
+            shutdown_grace_ms: 5_000,
+            shutdown_drain_ms: 20_000,
+            trust_forwarded_for: false,
+        }
+    }
+}
+
+/// The connection pool and how the schema is kept current.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// PostgreSQL connection string (also `DATABASE_URL`); printed with its password masked.
+    #[serde(serialize_with = "serialize_database_url")]
+    pub url: Option<SecretString>,
+    /// File holding the connection string; wins over `url`.
+    pub url_file: Option<PathBuf>,
+    /// Pool ceiling for this process. Replicas x this must stay below the server's `max_connections`.
+    pub max_connections: u32,
+    /// Connections kept open while idle, so the first requests after a quiet spell pay no handshake.
+    pub min_connections: u32,
+    /// How long a request waits for a pooled connection before answering 503.
+    pub acquire_timeout_ms: u64,
+    /// Server-side limit for every statement, so no query can hold a connection indefinitely.
+    pub statement_timeout_ms: u64,
+    /// Connections are recycled after this long, so a managed-database failover is picked up.
+    pub max_lifetime_secs: u64,
+    /// Idle connections above `min_connections` are closed after this long.
+    pub idle_timeout_secs: u64,
+    /// Apply pending migrations before serving (turn off where a deploy job migrates).
+    pub migrate_on_start: bool,
+    /// How long the readiness check waits for the database before reporting 503.
+    pub health_timeout_ms: u64,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            url_file: None,
+            max_connections: 10,
+            min_connections: 1,
+            acquire_timeout_ms: 2_000,
+            statement_timeout_ms: 5_000,
+            max_lifetime_secs: 30 * 60,
+            idle_timeout_secs: 10 * 60,
+            migrate_on_start: true,
+            health_timeout_ms: 1_000,
+        }
+    }
+}
+
+/// Tokens, password hashing and login throttling.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// HMAC key that signs access tokens.
+    #[serde(serialize_with = "serialize_redacted")]
+    pub jwt_secret: SecretString,
+    /// File holding the signing key; wins over `jwt_secret`.
+    pub jwt_secret_file: Option<PathBuf>,
+    /// Lifetime of an access token.
+    pub token_ttl_secs: u64,
+    /// Failed logins for one account within the window before it answers 429.
+    pub login_max_failures_per_account: u32,
+    /// Failed logins from one client address within the window before it answers 429. Higher than
+    /// the per-account limit so one user's typos never lock out their neighbours behind a shared NAT.
+    pub login_max_failures_per_client: u32,
+    /// Length of the window failures are counted in, and so the longest lockout.
+    pub login_window_secs: u64,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            jwt_secret: SecretString::from(DEVELOPMENT_JWT_SECRET),
+            jwt_secret_file: None,
+            token_ttl_secs: 60 * 60,
+            login_max_failures_per_account: 5,
+            login_max_failures_per_client: 50,
+            login_window_secs: 15 * 60,
+        }
+    }
+}
+
+impl Settings {
+    /// Loads the configuration from the process environment and an optional file.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        Self::load_from(file, std::env::vars())
+    }
+
+    /// Loads from an explicit set of environment variables, so tests need not mutate the process's.
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<Self> {
+        let env: HashMap<String, String> = env.into_iter().collect();
+        let mut builder = config::Config::builder();
+        if let Some(file) = file {
+            builder = builder.add_source(config::File::from(file).required(true));
+        }
+        // `DATABASE_URL` sits below the namespaced keys so an explicit `ECHODIARY__DATABASE__URL` wins.
+        builder = builder
+            .set_override_option("database.url", env.get("DATABASE_URL").cloned())?
+            .set_override_option("database.url_file", env.get("DATABASE_URL_FILE").cloned())?;
+        let namespaced: config::Map<String, String> = env
+            .iter()
+            .filter(|(key, _)| key.starts_with("ECHODIARY__"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix("ECHODIARY")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(namespaced)),
+        );
+        let mut settings: Settings = builder
+            .build()
+            .context("reading configuration")?
+            .try_deserialize()
+            .context("invalid configuration")?;
+        settings.read_secret_files()?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn read_secret_files(&mut self) -> anyhow::Result<()> {
+        if let Some(path) = &self.database.url_file {
+            self.database.url = Some(read_secret_file(path, "DATABASE_URL_FILE")?);
+        }
+        if let Some(path) = &self.auth.jwt_secret_file {
+            self.auth.jwt_secret = read_secret_file(path, "ECHODIARY__AUTH__JWT_SECRET_FILE")?;
+        }
+        Ok(())
+    }
+
+    /// Rejects settings the service cannot run safely with, naming the key to fix.
+    fn check(&self) -> anyhow::Result<()> {
+        let db = &self.database;
+        if db.max_connections == 0 {
+            bail!("ECHODIARY__DATABASE__MAX_CONNECTIONS must be at least 1");
+        }
+        if db.min_connections > db.max_connections {
+            bail!("ECHODIARY__DATABASE__MIN_CONNECTIONS must not exceed MAX_CONNECTIONS");
+        }
+        if self.environment == RunMode::Production {
+            let secret = self.auth.jwt_secret.expose_secret();
+            if secret == DEVELOPMENT_JWT_SECRET {
+                bail!(
+                    "ECHODIARY__AUTH__JWT_SECRET (or ECHODIARY__AUTH__JWT_SECRET_FILE) still holds the \
+                     development default; production needs a secret of its own"
+                );
+            }
+            if secret.len() < MIN_PRODUCTION_SECRET_LEN {
+                bail!(
+                    "ECHODIARY__AUTH__JWT_SECRET is shorter than {MIN_PRODUCTION_SECRET_LEN} bytes; \
+                     production needs a longer secret"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The connection string, or an error that says how to provide one.
+    pub fn database_url(&self) -> anyhow::Result<&str> {
+        match &self.database.url {
+            Some(url) => Ok(url.expose_secret()),
+            None => bail!(
+                "no database configured: set DATABASE_URL (or ECHODIARY__DATABASE__URL, or DATABASE_URL_FILE)"
+            ),
+        }
+    }
+}
+
+impl ServerSettings {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+}
+
+impl DatabaseSettings {
+    pub fn acquire_timeout(&self) -> Duration {
+        Duration::from_millis(self.acquire_timeout_ms)
+    }
+}
+
+fn read_secret_file(path: &Path, key: &str) -> anyhow::Result<SecretString> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{key}: cannot read {}", path.display()))?;
+    // Files written by editors and `echo` end with a newline that is not part of the secret.
+    Ok(SecretString::from(text.trim_end_matches(['\n', '\r'])))
+}
+
+fn serialize_redacted<S: Serializer>(_: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str("[redacted]")
+}
+
+fn serialize_database_url<S: Serializer>(
+    url: &Option<SecretString>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match url {
+        None => s.serialize_none(),
+        Some(url) => s.serialize_str(&redact_url(url.expose_secret())),
+    }
+}
+
+/// Masks the password of a connection string; anything unparsable is hidden whole, since it may
+/// be a secret in an unexpected shape.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) => {
+            if url.password().is_some() {
+                let _ = url.set_password(Some("[redacted]"));
+            }
+            url.query_pairs()
+                .any(|(k, _)| k == "password")
+                .then(|| "[redacted]".to_owned())
+                .unwrap_or_else(|| url.to_string())
+        }
+        Err(_) => "[redacted]".to_owned(),
+    }
+}

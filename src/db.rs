@@ -1,0 +1,101 @@
+//! The PostgreSQL pool, the embedded migrations, and the instrumentation every query goes through.
+
+use std::future::Future;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres};
+
+use crate::config::DatabaseSettings;
+use crate::error::ApiError;
+
+/// Migrations compiled into the binary, so an image always carries the schema it expects.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+
+/// Builds the pool without connecting: the service starts (and reports not-ready) while the
+/// database is still unreachable, instead of crash-looping.
+pub fn connect_lazy(url: &str, settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
+    let options = PgConnectOptions::from_str(url)
+        .context("DATABASE_URL is not a valid PostgreSQL connection string")?
+        .application_name("echodiary")
+        .options([(
+            "statement_timeout",
+            format!("{}ms", settings.statement_timeout_ms),
+        )]);
+    Ok(PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .min_connections(settings.min_connections)
+        .acquire_timeout(settings.acquire_timeout())
+        .max_lifetime(Duration::from_secs(settings.max_lifetime_secs))
+        .idle_timeout(Duration::from_secs(settings.idle_timeout_secs))
+        .connect_lazy_with(options))
+}
+
+/// Applies pending migrations. sqlx's migrator holds a PostgreSQL advisory lock for the whole run,
+/// so replicas or jobs that start together apply each migration exactly once and the losers wait.
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    MIGRATOR.run(pool).await.context("applying migrations")
+}
+
+/// The newest migration this binary knows; the schema is current when it has been applied.
+fn latest_known_migration() -> i64 {
+    MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
+/// Whether the database answers and carries at least this binary's schema. A newer schema is fine:
+/// during a rolling deploy the old pods keep serving on the expanded schema.
+pub(crate) async fn schema_is_current(pool: &PgPool) -> Result<bool, sqlx::Error> {
+    let applied = sqlx::query_scalar!(
+        r#"SELECT max(version) AS "version" FROM _sqlx_migrations WHERE success"#
+    )
+    .fetch_one(pool)
+    .await;
+    match applied {
+        Ok(version) => Ok(version.unwrap_or(0) >= latest_known_migration()),
+        // 42P01 undefined_table: nothing was ever migrated here.
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// The pool as request handlers see it: every acquire is timed and a timeout is counted, because
+/// pool exhaustion is the first thing an operator needs to see.
+#[derive(Clone)]
+pub(crate) struct Db {
+    pool: PgPool,
+}
+
+impl Db {
+    pub(crate) fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub(crate) async fn acquire(&self) -> Result<PoolConnection<Postgres>, ApiError> {
+        let started = Instant::now();
+        let result = self.pool.acquire().await;
+        metrics::histogram!("db_pool_acquire_duration_seconds").record(started.elapsed());
+        if matches!(result, Err(sqlx::Error::PoolTimedOut)) {
+            metrics::counter!("db_pool_acquire_timeouts_total").increment(1);
+        }
+        Ok(result?)
+    }
+}
+
+/// Runs one query and records its duration under the name of what it does.
+pub(crate) async fn timed<T>(
+    operation: &'static str,
+    query: impl Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, sqlx::Error> {
+    let started = Instant::now();
+    let result = query.await;
+    metrics::histogram!("db_query_duration_seconds", "operation" => operation)
+        .record(started.elapsed());
+    result
+}

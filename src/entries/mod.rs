@@ -1,0 +1,268 @@
+//! Diary entries: create, list (keyset-paginated, filtered, searchable), get, patch, delete.
+
+mod cursor;
+mod db;
+pub(crate) mod model;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::auth::AuthUser;
+use crate::db::Db;
+use crate::error::{ApiError, Problem, Result};
+use crate::extract::{PathId, ValidJson, ValidQuery};
+use crate::state::AppState;
+use cursor::Cursor;
+use model::{Entry, EntryPage, EntryPatch, ListQuery, NewEntry};
+
+const DEFAULT_PAGE_SIZE: i64 = 20;
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_entry, list_entries))
+        .routes(routes!(get_entry, update_entry, delete_entry))
+}
+
+/// Entry responses carry the version as a strong ETag for `If-Match`.
+fn with_etag(status: StatusCode, entry: Entry, location: bool) -> Response {
+    let etag = HeaderValue::from_str(&format!("\"{}\"", entry.version));
+    let location = location.then(|| HeaderValue::from_str(&format!("/api/v1/entries/{}", entry.id)));
+    let mut response = (status, Json(entry)).into_response();
+    let headers = response.headers_mut();
+    if let Ok(etag) = etag {
+        headers.insert(header::ETAG, etag);
+    }
+    if let Some(Ok(location)) = location {
+        headers.insert(header::LOCATION, location);
+    }
+    response
+}
+
+/// Write a new entry.
+#[utoipa::path(
+    post,
+    path = "/api/v1/entries",
+    tag = "entries",
+    security(("bearer" = [])),
+    request_body = NewEntry,
+    responses(
+        (status = 201, description = "Created; Location points at it", body = Entry,
+         headers(("Location" = String), ("ETag" = String))),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, expired or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn create_entry(
+    user: AuthUser,
+    State(db): State<Db>,
+    ValidJson(new): ValidJson<NewEntry>,
+) -> Result<Response> {
+    let tags = new.tags.unwrap_or_default();
+    let mut conn = db.acquire().await?;
+    let entry = db::insert(
+        &mut *conn,
+        user.id,
+        db::NewEntryRow {
+            title: new.title.as_deref(),
+            content: &new.content,
+            mood: new.mood,
+            tags: &tags,
+            entry_date: new.entry_date.unwrap_or_else(|| chrono::Utc::now().date_naive()),
+        },
+    )
+    .await?;
+    metrics::counter!("diary_entries_written_total", "operation" => "create").increment(1);
+    Ok(with_etag(StatusCode::CREATED, entry, true))
+}
+
+/// List the caller's entries, newest `entry_date` first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/entries",
+    tag = "entries",
+    security(("bearer" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "One page", body = EntryPage),
+        (status = 401, description = "Missing, expired or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid query parameters", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn list_entries(
+    user: AuthUser,
+    State(db): State<Db>,
+    ValidQuery(query): ValidQuery<ListQuery>,
+) -> Result<Json<EntryPage>> {
+    if let (Some(from), Some(to)) = (query.from, query.to) {
+        if from > to {
+            return Err(ApiError::field("from", "must not be after `to`"));
+        }
+    }
+    let after = query.cursor.as_deref().map(Cursor::decode).transpose()?;
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE_SIZE);
+    let mut conn = db.acquire().await?;
+    // One row more than asked tells whether another page exists without a count query.
+    let mut items = db::list(
+        &mut *conn,
+        user.id,
+        db::ListFilter {
+            after,
+            from: query.from,
+            to: query.to,
+            mood: query.mood,
+            tag: query.tag.as_deref(),
+            q: query.q.as_deref(),
+            limit: limit + 1,
+        },
+    )
+    .await?;
+    let next_cursor = if items.len() as i64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(|last| {
+            Cursor {
+                entry_date: last.entry_date,
+                id: last.id,
+            }
+            .encode()
+        })
+    } else {
+        None
+    };
+    Ok(Json(EntryPage { items, next_cursor }))
+}
+
+/// Read one entry.
+#[utoipa::path(
+    get,
+    path = "/api/v1/entries/{id}",
+    tag = "entries",
+    security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "Entry id")),
+    responses(
+        (status = 200, description = "The entry", body = Entry, headers(("ETag" = String))),
+        (status = 401, description = "Missing, expired or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such entry of the caller's", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn get_entry(user: AuthUser, State(db): State<Db>, PathId(id): PathId) -> Result<Response> {
+    let mut conn = db.acquire().await?;
+    let entry = db::get(&mut *conn, user.id, id).await?.ok_or(ApiError::NotFound)?;
+    Ok(with_etag(StatusCode::OK, entry, false))
+}
+
+/// Change some fields of an entry; with `If-Match`, only if nobody changed it since.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/entries/{id}",
+    tag = "entries",
+    security(("bearer" = [])),
+    params(
+        ("id" = uuid::Uuid, Path, description = "Entry id"),
+        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` from the ETag; the update applies only to that version"),
+    ),
+    request_body = EntryPatch,
+    responses(
+        (status = 200, description = "The updated entry", body = Entry, headers(("ETag" = String))),
+        (status = 400, description = "Malformed JSON or If-Match", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, expired or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such entry of the caller's", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The entry changed since that version", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn update_entry(
+    user: AuthUser,
+    State(db): State<Db>,
+    PathId(id): PathId,
+    headers: HeaderMap,
+    ValidJson(patch): ValidJson<EntryPatch>,
+) -> Result<Response> {
+    if patch.is_empty() {
+        return Err(ApiError::field("body", "name at least one field to change"));
+    }
+    let expected = match headers.get(header::IF_MATCH) {
+        Some(value) => if_match_version(value)?,
+        None => IfMatch::Any,
+    };
+    let expected_version = match expected {
+        IfMatch::Any => None,
+        IfMatch::Version(v) => Some(v),
+        // A weak or foreign tag can never match a strong version tag.
+        IfMatch::Never => Some(-1),
+    };
+    let mut conn = db.acquire().await?;
+    match db::update(&mut *conn, user.id, id, &patch, expected_version).await? {
+        Some(entry) => {
+            metrics::counter!("diary_entries_written_total", "operation" => "update").increment(1);
+            Ok(with_etag(StatusCode::OK, entry, false))
+        }
+        None if expected_version.is_some() && db::exists(&mut *conn, user.id, id).await? => {
+            Err(ApiError::PreconditionFailed)
+        }
+        None => Err(ApiError::NotFound),
+    }
+}
+
+enum IfMatch {
+    Any,
+    Version(i32),
+    Never,
+}
+
+/// Parses `If-Match`: `*`, or a list of entity tags of which the first strong `"<integer>"` counts.
+fn if_match_version(value: &HeaderValue) -> Result<IfMatch> {
+    let malformed = || ApiError::BadRequest("If-Match must be \"<version>\" or *".into());
+    let text = value.to_str().map_err(|_| malformed())?.trim();
+    if text == "*" {
+        return Ok(IfMatch::Any);
+    }
+    let mut versions = Vec::new();
+    for tag in text.split(',').map(str::trim) {
+        if tag.starts_with("W/") {
+            continue;
+        }
+        let inner = tag
+            .strip_prefix('"')
+            .and_then(|t| t.strip_suffix('"'))
+            .ok_or_else(malformed)?;
+        if let Ok(version) = inner.parse::<i32>() {
+            versions.push(version);
+        }
+    }
+    Ok(match versions.as_slice() {
+        [] => IfMatch::Never,
+        [version, ..] => IfMatch::Version(*version),
+    })
+}
+
+/// Delete an entry.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/entries/{id}",
+    tag = "entries",
+    security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "Entry id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing, expired or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such entry of the caller's", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn delete_entry(user: AuthUser, State(db): State<Db>, PathId(id): PathId) -> Result<StatusCode> {
+    let mut conn = db.acquire().await?;
+    if db::delete(&mut *conn, user.id, id).await? {
+        metrics::counter!("diary_entries_written_total", "operation" => "delete").increment(1);
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}

@@ -1,0 +1,196 @@
+//! The one error type of the API and its rendering as RFC 9457 problem details.
+//!
+//! Every failure a handler or extractor can meet becomes an [`ApiError`]; its single
+//! `IntoResponse` is the only place that decides status codes, headers and problem bodies.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub(crate) type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+pub(crate) const PROBLEM_JSON: &str = "application/problem+json";
+
+/// One invalid input field and what is wrong with it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub(crate) struct FieldError {
+    /// Dotted path of the offending field (`content`, `tags[2]`); `body` when the whole body is at fault.
+    pub(crate) field: String,
+    pub(crate) message: String,
+}
+
+impl FieldError {
+    pub(crate) fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// RFC 9457 problem details, as every error response carries them.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Problem {
+    /// A URN naming the kind of problem; stable, for clients to branch on.
+    #[serde(rename = "type")]
+    pub(crate) kind: String,
+    pub(crate) title: String,
+    pub(crate) status: u16,
+    pub(crate) detail: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) errors: Vec<FieldError>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ApiError {
+    #[error("the request has invalid fields")]
+    Validation(Vec<FieldError>),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("missing, expired or invalid access token")]
+    Unauthorized,
+    #[error("email or password is wrong")]
+    InvalidCredentials,
+    #[error("no such resource")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the entry has changed since the version given in If-Match")]
+    PreconditionFailed,
+    #[error("the request body is larger than this service accepts")]
+    PayloadTooLarge,
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("too many failed logins; try again later")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("{0}")]
+    Unavailable(&'static str),
+    #[error("database error")]
+    Database(#[source] sqlx::Error),
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub(crate) fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(field, message)])
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Validation(_) => "validation",
+            Self::BadRequest(_) => "bad-request",
+            Self::Unauthorized => "unauthorized",
+            Self::InvalidCredentials => "invalid-credentials",
+            Self::NotFound => "not-found",
+            Self::Conflict(_) => "conflict",
+            Self::PreconditionFailed => "precondition-failed",
+            Self::PayloadTooLarge => "payload-too-large",
+            Self::UnsupportedMediaType(_) => "unsupported-media-type",
+            Self::RateLimited { .. } => "rate-limited",
+            Self::Unavailable(_) => "unavailable",
+            Self::Database(_) | Self::Internal(_) => "internal",
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
+        use sqlx::Error as E;
+        match &err {
+            E::PoolTimedOut => Self::Unavailable("no database connection is free; retry shortly"),
+            E::PoolClosed | E::Io(_) | E::Tls(_) | E::WorkerCrashed => {
+                Self::Unavailable("the database is unreachable; retry shortly")
+            }
+            E::Database(db) => match (db.constraint(), db.code().as_deref()) {
+                (Some("users_email_key"), _) => {
+                    Self::Conflict("an account with this email already exists".into())
+                }
+                // 57014 query_canceled (statement timeout), 57P01..57P03 the server is going away.
+                (_, Some("57014")) => Self::Unavailable("the database took too long; retry shortly"),
+                (_, Some("57P01" | "57P02" | "57P03")) => {
+                    Self::Unavailable("the database is restarting; retry shortly")
+                }
+                _ => Self::Database(err),
+            },
+            _ => Self::Database(err),
+        }
+    }
+}
+
+/// Renders a problem body; shared with the middleware that turns bare framework errors into problems.
+pub(crate) fn problem_response(
+    status: StatusCode,
+    kind: &str,
+    detail: String,
+    errors: Vec<FieldError>,
+) -> Response {
+    let problem = Problem {
+        kind: format!("urn:echodiary:problem:{kind}"),
+        title: status.canonical_reason().unwrap_or("Error").to_owned(),
+        status: status.as_u16(),
+        detail,
+        errors,
+    };
+    let mut response = (status, axum::Json(problem)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            // The cause is logged once, here, inside the request span; the client gets no internals.
+            match &self {
+                Self::Database(err) => tracing::error!(error = %err, "database error"),
+                Self::Internal(err) => tracing::error!(error = format!("{err:#}"), "internal error"),
+                other => tracing::warn!(reason = %other, "service unavailable"),
+            }
+        }
+        let kind = self.kind();
+        let retry_after = match &self {
+            Self::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
+        };
+        let unauthorized = matches!(self, Self::Unauthorized | Self::InvalidCredentials);
+        let detail = self.to_string();
+        let errors = match self {
+            Self::Validation(errors) => errors,
+            _ => Vec::new(),
+        };
+        let mut response = problem_response(status, kind, detail, errors);
+        let headers = response.headers_mut();
+        if unauthorized {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(secs) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        response
+    }
+}

@@ -1,0 +1,127 @@
+//! The middleware every public request passes through, in one place so its order is visible.
+//!
+//! Outermost first: request id (taken or made) -> span and access log -> id echoed on the response
+//! -> RED metrics -> bare framework errors rewritten as problems -> panic -> 500 -> deadline ->
+//! body size limit -> the route.
+
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{StatusCode, header};
+use axum::middleware;
+use axum::response::Response;
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use tracing::Span;
+
+use crate::config::ServerSettings;
+use crate::error::{ApiError, PROBLEM_JSON, problem_response};
+
+/// Wraps the public routes in the full stack. Each `layer` call wraps the ones before it, so the
+/// list reads innermost first.
+pub(crate) fn public_layers(router: Router, settings: &ServerSettings) -> Router {
+    protect(router, settings)
+        .layer(middleware::from_fn(crate::monitoring::track_http))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_request(())
+                .on_response(log_response)
+                .on_failure(()),
+        )
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// The ops listener is scraped and probed every few seconds: no access log or request metrics,
+/// only the protective layers.
+pub(crate) fn ops_layers(router: Router, settings: &ServerSettings) -> Router {
+    protect(router, settings)
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+fn protect(router: Router, settings: &ServerSettings) -> Router {
+    router
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            settings.request_timeout(),
+        ))
+        .layer(CatchPanicLayer::custom(panic_problem))
+        .layer(middleware::map_response(problem_for_bare_errors))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+/// The span every log line of a request carries: the route template, never the raw path (which
+/// holds ids), and the request id that clients and other services quote.
+fn request_span(request: &Request) -> Span {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str);
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!("request", method = %request.method(), route, request_id)
+}
+
+fn log_response(response: &Response, latency: Duration, _span: &Span) {
+    tracing::info!(
+        status = response.status().as_u16(),
+        latency_ms = (latency.as_secs_f64() * 1e6).round() / 1e3,
+        "request finished"
+    );
+}
+
+fn panic_problem(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    // The payload may quote request data, so only the fact is logged.
+    tracing::error!("request handler panicked");
+    problem_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "internal error".into(),
+        Vec::new(),
+    )
+}
+
+/// Framework-made errors (unknown route, wrong method, deadline, body limit) arrive with a plain
+/// or empty body; clients get the same problem+json as from the handlers. JSON bodies pass
+/// through: the health routes answer 503 with their own report.
+async fn problem_for_bare_errors(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.starts_with(PROBLEM_JSON) || content_type.starts_with("application/json") {
+        return response;
+    }
+    let (kind, detail) = match status {
+        StatusCode::NOT_FOUND => ("not-found", "no such resource"),
+        StatusCode::METHOD_NOT_ALLOWED => ("method-not-allowed", "this route does not take that method"),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload-too-large", "the request body is larger than this service accepts"),
+        StatusCode::SERVICE_UNAVAILABLE => ("unavailable", "the request took too long; retry shortly"),
+        s if s.is_server_error() => ("internal", "internal error"),
+        _ => ("bad-request", "the request could not be processed"),
+    };
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let mut problem = problem_response(status, kind, detail.into(), Vec::new());
+    if let Some(allow) = allow {
+        problem.headers_mut().insert(header::ALLOW, allow);
+    }
+    problem
+}

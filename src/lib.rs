@@ -1,0 +1,69 @@
+//! EchoDiary: a private diary API on PostgreSQL.
+//!
+//! The library builds the application; `main.rs` only parses the command line. Data flows one
+//! way: router -> handler -> repository (SQL) -> PostgreSQL. Handlers never build SQL and
+//! repository functions never see HTTP types.
+
+pub mod config;
+pub mod db;
+pub mod server;
+pub mod telemetry;
+
+mod auth;
+mod entries;
+mod error;
+mod extract;
+mod health;
+mod http;
+mod monitoring;
+mod openapi;
+mod state;
+mod users;
+
+use axum::Router;
+use axum::routing::get;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use monitoring::{GIT_SHA, VERSION};
+pub use server::{Listeners, run, shutdown_signal};
+pub use state::{AppState, Lifecycle};
+
+/// The public application: API routes, health, `/openapi.json` and `/docs`, with the full
+/// middleware stack. The whole route table is this one expression.
+pub fn router(state: AppState) -> Router {
+    let (routes, api) = documented_routes().split_for_parts();
+    let settings = state.settings.server.clone();
+    let app = routes
+        .with_state(state)
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", api));
+    http::public_layers(app, &settings)
+}
+
+/// The ops application: `/metrics` and the health routes, for the monitoring network only.
+pub fn ops_router(state: AppState) -> Router {
+    let (health, _) = health::router().split_for_parts();
+    let settings = state.settings.server.clone();
+    let app = health
+        .route("/metrics", get(monitoring::render))
+        .with_state(state);
+    http::ops_layers(app, &settings)
+}
+
+/// The OpenAPI document as served at `/openapi.json`.
+pub fn openapi_json() -> String {
+    documented_routes()
+        .into_openapi()
+        .to_pretty_json()
+        .unwrap_or_default()
+}
+
+/// Every documented route; the OpenAPI document is generated from exactly these handlers.
+fn documented_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(auth::router())
+        .merge(users::router())
+        .merge(entries::router())
+        .merge(health::router())
+}

@@ -1,0 +1,146 @@
+//! Prometheus metrics: the global recorder, the per-request RED middleware and the `/metrics` page.
+//!
+//! Names, labels and buckets are a contract with the dashboards and alert rules
+//! (see the README's metrics table); change them only together.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::state::AppState;
+
+/// Latency buckets from 1 ms to 10 s, so p50..p99 resolve anywhere a request or query can land.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+/// Build identity, set at compile time by the image build (`ECHODIARY_GIT_SHA`).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub const GIT_SHA: &str = match option_env!("ECHODIARY_GIT_SHA") {
+    Some(sha) => sha,
+    None => "unknown",
+};
+
+struct Exporter {
+    handle: PrometheusHandle,
+    process: metrics_process::Collector,
+}
+
+static EXPORTER: OnceLock<Exporter> = OnceLock::new();
+
+/// Installs the process-wide recorder once; later calls (several apps in one test process) reuse it.
+pub(crate) fn install() -> &'static PrometheusHandle {
+    &EXPORTER
+        .get_or_init(|| {
+            let handle = PrometheusBuilder::new()
+                .set_buckets(&LATENCY_BUCKETS)
+                .expect("the bucket list is not empty")
+                .install_recorder()
+                .expect("no other metrics recorder is installed in this process");
+            describe();
+            let process = metrics_process::Collector::default();
+            process.describe();
+            metrics::gauge!("app_build_info", "version" => VERSION, "git_sha" => GIT_SHA).set(1.0);
+            Exporter { handle, process }
+        })
+        .handle
+}
+
+fn describe() {
+    describe_histogram!(
+        "http_server_request_duration_seconds",
+        Unit::Seconds,
+        "Duration of finished HTTP requests by method, route template and status"
+    );
+    describe_gauge!("http_server_active_requests", "HTTP requests in flight");
+    describe_gauge!("db_pool_connections", "Connections held by the pool, by state");
+    describe_gauge!("db_pool_max_connections", "The pool's configured ceiling");
+    describe_histogram!(
+        "db_pool_acquire_duration_seconds",
+        Unit::Seconds,
+        "Time spent waiting for a pooled connection"
+    );
+    describe_counter!(
+        "db_pool_acquire_timeouts_total",
+        "Requests that gave up waiting for a pooled connection (answered 503)"
+    );
+    describe_histogram!(
+        "db_query_duration_seconds",
+        Unit::Seconds,
+        "Duration of database queries by operation"
+    );
+    describe_gauge!("app_build_info", "Always 1; labels name the running build");
+    describe_counter!("auth_login_attempts_total", "Login attempts by outcome");
+    describe_counter!(
+        "diary_entries_written_total",
+        "Diary entries created, updated or deleted"
+    );
+}
+
+/// Records one observation per finished request. The route label is the matched template (or
+/// `unmatched`) and the method is one of the standard ones, so hostile paths or verbs cannot
+/// create new series.
+pub(crate) async fn track_http(request: Request, next: Next) -> Response {
+    let method = method_label(request.method());
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let active = metrics::gauge!("http_server_active_requests", "method" => method);
+    active.increment(1.0);
+    let started = Instant::now();
+    let response = next.run(request).await;
+    active.decrement(1.0);
+    metrics::histogram!(
+        "http_server_request_duration_seconds",
+        "method" => method,
+        "route" => route,
+        "status" => response.status().as_str().to_owned(),
+    )
+    .record(started.elapsed());
+    response
+}
+
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// `GET /metrics`: gauges that describe current state are refreshed now, so a scrape never reads
+/// a stale pool or process figure.
+pub(crate) async fn render(State(state): State<AppState>) -> impl IntoResponse {
+    let pool = state.db.pool();
+    let idle = pool.num_idle() as f64;
+    let size = f64::from(pool.size());
+    metrics::gauge!("db_pool_connections", "state" => "idle").set(idle);
+    metrics::gauge!("db_pool_connections", "state" => "in_use").set((size - idle).max(0.0));
+    metrics::gauge!("db_pool_max_connections").set(f64::from(pool.options().get_max_connections()));
+    let exporter = EXPORTER.get();
+    let body = match exporter {
+        Some(exporter) => {
+            exporter.process.collect();
+            exporter.handle.run_upkeep();
+            exporter.handle.render()
+        }
+        None => String::new(),
+    };
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        body,
+    )
+}

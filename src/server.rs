@@ -1,0 +1,115 @@
+//! Serving both listeners and shutting down without dropping a request.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::state::AppState;
+
+/// The public (API) and ops (metrics, health) listeners, already bound.
+pub struct Listeners {
+    pub public: TcpListener,
+    pub ops: TcpListener,
+}
+
+impl Listeners {
+    pub async fn bind(public: SocketAddr, ops: SocketAddr) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        Ok(Self {
+            public: TcpListener::bind(public)
+                .await
+                .with_context(|| format!("binding the public listener to {public}"))?,
+            ops: TcpListener::bind(ops)
+                .await
+                .with_context(|| format!("binding the ops listener to {ops}"))?,
+        })
+    }
+}
+
+/// Serves until `shutdown` completes, then: readiness turns 503 at once; requests are still served
+/// for the grace period so load balancers notice; the listeners close; in-flight requests get up
+/// to the drain deadline; the pool closes. Returns when all of that is done.
+pub async fn run(
+    listeners: Listeners,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let server = &state.settings.server;
+    let grace = Duration::from_millis(server.shutdown_grace_ms);
+    let drain = Duration::from_millis(server.shutdown_drain_ms);
+    let public_app = crate::router(state.clone());
+    let ops_app = crate::ops_router(state.clone());
+    tracing::info!(
+        public = %listeners.public.local_addr()?,
+        ops = %listeners.ops.local_addr()?,
+        "serving"
+    );
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let mut public = tokio::spawn(
+        axum::serve(
+            listeners.public,
+            public_app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stopped(stop_rx.clone()))
+        .into_future(),
+    );
+    let mut ops = tokio::spawn(
+        axum::serve(listeners.ops, ops_app)
+            .with_graceful_shutdown(stopped(stop_rx))
+            .into_future(),
+    );
+
+    tokio::select! {
+        () = shutdown => {}
+        result = &mut public => anyhow::bail!("public listener stopped unexpectedly: {result:?}"),
+        result = &mut ops => anyhow::bail!("ops listener stopped unexpectedly: {result:?}"),
+    }
+    state.lifecycle.begin_shutdown();
+    tracing::info!(grace_ms = grace.as_millis() as u64, "shutdown requested; readiness now 503");
+    tokio::time::sleep(grace).await;
+
+    tracing::info!(deadline_ms = drain.as_millis() as u64, "closing listeners; draining in-flight requests");
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(drain, async {
+        let _ = (&mut public).await;
+        let _ = (&mut ops).await;
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("drain deadline passed; cutting the remaining requests");
+        public.abort();
+        ops.abort();
+    }
+    state.db.pool().close().await;
+    tracing::info!("shutdown complete");
+    Ok(())
+}
+
+/// Completes on SIGTERM (what orchestrators send) or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

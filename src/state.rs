@@ -1,0 +1,91 @@
+//! The state shared by every handler, built once at start-up.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::extract::FromRef;
+use sqlx::PgPool;
+
+use crate::auth::{LoginThrottle, Passwords, TokenKeys};
+use crate::config::Settings;
+use crate::db::Db;
+
+/// Cloned into every request; everything inside is an `Arc` or a pool handle.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) db: Db,
+    pub(crate) tokens: Arc<TokenKeys>,
+    pub(crate) passwords: Passwords,
+    pub(crate) throttle: Arc<LoginThrottle>,
+    pub(crate) lifecycle: Lifecycle,
+    pub(crate) settings: Arc<Settings>,
+}
+
+impl AppState {
+    /// Builds the state around an existing pool (the caller decides when and how to connect).
+    pub fn new(settings: Settings, pool: PgPool) -> Self {
+        crate::monitoring::install();
+        let auth = &settings.auth;
+        Self {
+            db: Db::new(pool),
+            tokens: Arc::new(TokenKeys::new(
+                &auth.jwt_secret,
+                Duration::from_secs(auth.token_ttl_secs),
+            )),
+            passwords: Passwords::new(),
+            throttle: Arc::new(LoginThrottle::new(
+                auth.login_max_failures_per_account,
+                auth.login_max_failures_per_client,
+                Duration::from_secs(auth.login_window_secs),
+            )),
+            lifecycle: Lifecycle::default(),
+            settings: Arc::new(settings),
+        }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        self.db.pool()
+    }
+
+    pub fn lifecycle(&self) -> &Lifecycle {
+        &self.lifecycle
+    }
+}
+
+impl FromRef<AppState> for Db {
+    fn from_ref(state: &AppState) -> Self {
+        state.db.clone()
+    }
+}
+
+/// Process lifecycle facts the health routes report.
+#[derive(Clone)]
+pub struct Lifecycle {
+    started: Instant,
+    shutting_down: Arc<AtomicBool>,
+}
+
+impl Default for Lifecycle {
+    fn default() -> Self {
+        Self {
+            started: Instant::now(),
+            shutting_down: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+impl Lifecycle {
+    /// From now on readiness answers 503, so load balancers stop sending new traffic here.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+}

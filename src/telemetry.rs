@@ -1,0 +1,24 @@
+//! Logging: one subscriber per process, JSON in production, readable text in development.
+
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::format::FmtSpan;
+
+use crate::config::RunMode;
+
+/// Installs the global subscriber. `RUST_LOG` filters (default `info`). Safe to call more than
+/// once: only the first call takes effect.
+pub fn init(mode: RunMode) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_span_events(FmtSpan::NONE);
+    let _ = match mode {
+        RunMode::Production => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+        RunMode::Development => builder.try_init(),
+    };
+}

@@ -1,0 +1,66 @@
+//! Account SQL. Emails arrive already normalised (trimmed, lower case).
+
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use super::User;
+use crate::db::timed;
+
+pub(crate) struct NewUser<'a> {
+    pub(crate) email: &'a str,
+    pub(crate) password_hash: &'a str,
+    pub(crate) display_name: Option<&'a str>,
+}
+
+/// Inserts an account; a taken email surfaces as the `users_email_key` violation (409).
+pub(crate) async fn insert(db: impl PgExecutor<'_>, new: NewUser<'_>) -> Result<User, sqlx::Error> {
+    timed(
+        "users_insert",
+        sqlx::query_as!(
+            User,
+            r#"INSERT INTO users (id, email, password_hash, display_name)
+               VALUES ($1, $2, $3, $4)
+               RETURNING id, email, display_name, created_at"#,
+            Uuid::now_v7(),
+            new.email,
+            new.password_hash,
+            new.display_name,
+        )
+        .fetch_one(db),
+    )
+    .await
+}
+
+pub(crate) async fn find_by_id(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<User>, sqlx::Error> {
+    timed(
+        "users_get",
+        sqlx::query_as!(
+            User,
+            "SELECT id, email, display_name, created_at FROM users WHERE id = $1",
+            id
+        )
+        .fetch_optional(db),
+    )
+    .await
+}
+
+pub(crate) struct Credentials {
+    pub(crate) id: Uuid,
+    pub(crate) password_hash: String,
+}
+
+pub(crate) async fn find_credentials(
+    db: impl PgExecutor<'_>,
+    email: &str,
+) -> Result<Option<Credentials>, sqlx::Error> {
+    timed(
+        "users_get_credentials",
+        sqlx::query_as!(
+            Credentials,
+            "SELECT id, password_hash FROM users WHERE email = $1",
+            email
+        )
+        .fetch_optional(db),
+    )
+    .await
+}

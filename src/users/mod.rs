@@ -1,0 +1,47 @@
+//! Accounts: the `User` shape, `GET /api/v1/users/me`, and the account SQL.
+
+pub(crate) mod db;
+
+use axum::extract::State;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::auth::AuthUser;
+use crate::db::Db;
+use crate::error::{ApiError, Problem, Result};
+use crate::state::AppState;
+
+/// An account as clients see it (never the password hash).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct User {
+    pub(crate) id: Uuid,
+    pub(crate) email: String,
+    pub(crate) display_name: Option<String>,
+    pub(crate) created_at: DateTime<Utc>,
+}
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(me))
+}
+
+/// The account the access token belongs to.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/me",
+    tag = "users",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's account", body = User),
+        (status = 401, description = "Missing, expired or invalid token", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn me(user: AuthUser, State(db): State<Db>) -> Result<Json<User>> {
+    let mut conn = db.acquire().await?;
+    // A valid token for an account that no longer exists is as good as no token.
+    let found = db::find_by_id(&mut *conn, user.id).await?;
+    found.map(Json).ok_or(ApiError::Unauthorized)
+}
