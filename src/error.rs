@@ -124,7 +124,9 @@ impl From<sqlx::Error> for ApiError {
                     Self::Conflict("an account with this email already exists".into())
                 }
                 // 57014 query_canceled (statement timeout), 57P01..57P03 the server is going away.
-                (_, Some("57014")) => Self::Unavailable("the database took too long; retry shortly"),
+                (_, Some("57014")) => {
+                    Self::Unavailable("the database took too long; retry shortly")
+                }
                 (_, Some("57P01" | "57P02" | "57P03")) => {
                     Self::Unavailable("the database is restarting; retry shortly")
                 }
@@ -168,7 +170,9 @@ impl IntoResponse for ApiError {
             // The cause is logged once, here, inside the request span; the client gets no internals.
             match &self {
                 Self::Database(err) => tracing::error!(error = %err, "database error"),
-                Self::Internal(err) => tracing::error!(error = format!("{err:#}"), "internal error"),
+                Self::Internal(err) => {
+                    tracing::error!(error = format!("{err:#}"), "internal error")
+                }
                 other => tracing::warn!(reason = %other, "service unavailable"),
             }
         }

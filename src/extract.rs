@@ -62,9 +62,10 @@ fn json_error(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     let inner = err.into_inner();
     use serde_json::error::Category;
     match inner.classify() {
-        Category::Syntax | Category::Eof | Category::Io => {
-            ApiError::BadRequest(format!("the body is not valid JSON: {}", strip_location(&inner)))
-        }
+        Category::Syntax | Category::Eof | Category::Io => ApiError::BadRequest(format!(
+            "the body is not valid JSON: {}",
+            strip_location(&inner)
+        )),
         Category::Data => {
             let message = strip_location(&inner);
             ApiError::Validation(vec![FieldError::new(field_of(&path, &message), message)])
@@ -163,9 +164,10 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::extract::Path(raw) = axum::extract::Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::field("id", "must be a UUID"))?;
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| ApiError::field("id", "must be a UUID"))?;
         uuid::Uuid::try_parse(&raw)
             .map(Self)
             .map_err(|_| ApiError::field("id", "must be a UUID"))

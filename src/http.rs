@@ -6,11 +6,11 @@
 
 use std::time::Duration;
 
+use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{StatusCode, header};
 use axum::middleware;
 use axum::response::Response;
-use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -112,9 +112,16 @@ async fn problem_for_bare_errors(response: Response) -> Response {
     }
     let (kind, detail) = match status {
         StatusCode::NOT_FOUND => ("not-found", "no such resource"),
-        StatusCode::METHOD_NOT_ALLOWED => ("method-not-allowed", "this route does not take that method"),
-        StatusCode::PAYLOAD_TOO_LARGE => ("payload-too-large", "the request body is larger than this service accepts"),
-        StatusCode::SERVICE_UNAVAILABLE => ("unavailable", "the request took too long; retry shortly"),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ("method-not-allowed", "this route does not take that method")
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "payload-too-large",
+            "the request body is larger than this service accepts",
+        ),
+        StatusCode::SERVICE_UNAVAILABLE => {
+            ("unavailable", "the request took too long; retry shortly")
+        }
         s if s.is_server_error() => ("internal", "internal error"),
         _ => ("bad-request", "the request could not be processed"),
     };

@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand};
 use echodiary::config::Settings;
 
 #[derive(Parser)]
-#[command(name = "echodiary", version, about = "EchoDiary backend: a private diary API on PostgreSQL")]
+#[command(
+    name = "echodiary",
+    version,
+    about = "EchoDiary backend: a private diary API on PostgreSQL"
+)]
 struct Cli {
     /// Optional configuration file (TOML); environment variables override it.
     #[arg(long, short, env = "ECHODIARY_CONFIG", global = true)]
@@ -108,7 +112,9 @@ async fn healthcheck(settings: Settings) -> anyhow::Result<()> {
     let check = async {
         let mut stream = tokio::net::TcpStream::connect(addr).await?;
         stream
-            .write_all(b"GET /health/ready HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .write_all(
+                b"GET /health/ready HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            )
             .await?;
         let mut head = [0u8; 12];
         stream.read_exact(&mut head).await?;

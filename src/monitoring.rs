@@ -59,7 +59,10 @@ fn describe() {
         "Duration of finished HTTP requests by method, route template and status"
     );
     describe_gauge!("http_server_active_requests", "HTTP requests in flight");
-    describe_gauge!("db_pool_connections", "Connections held by the pool, by state");
+    describe_gauge!(
+        "db_pool_connections",
+        "Connections held by the pool, by state"
+    );
     describe_gauge!("db_pool_max_connections", "The pool's configured ceiling");
     describe_histogram!(
         "db_pool_acquire_duration_seconds",
@@ -140,7 +143,10 @@ pub(crate) async fn render(State(state): State<AppState>) -> impl IntoResponse {
         None => String::new(),
     };
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         body,
     )
 }

@@ -72,10 +72,16 @@ pub async fn run(
         result = &mut ops => anyhow::bail!("ops listener stopped unexpectedly: {result:?}"),
     }
     state.lifecycle.begin_shutdown();
-    tracing::info!(grace_ms = grace.as_millis() as u64, "shutdown requested; readiness now 503");
+    tracing::info!(
+        grace_ms = grace.as_millis() as u64,
+        "shutdown requested; readiness now 503"
+    );
     tokio::time::sleep(grace).await;
 
-    tracing::info!(deadline_ms = drain.as_millis() as u64, "closing listeners; draining in-flight requests");
+    tracing::info!(
+        deadline_ms = drain.as_millis() as u64,
+        "closing listeners; draining in-flight requests"
+    );
     let _ = stop_tx.send(true);
     let drained = tokio::time::timeout(drain, async {
         let _ = (&mut public).await;

@@ -6,10 +6,10 @@ mod token;
 
 use std::net::{IpAddr, SocketAddr};
 
+use axum::Json;
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::{StatusCode, header, request::Parts};
 use axum::response::IntoResponse;
-use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -33,7 +33,11 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RegisterRequest {
-    #[validate(email(message = "must be an email address"), length(max = 254, message = "must be at most 254 characters"))]
+    #[validate(
+        email(message = "must be an email address"),
+        length(max = 254, message = "must be at most 254 characters")
+    )]
+    #[serde(deserialize_with = "normalised_email")]
     #[schema(example = "ada@example.com", format = "email", max_length = 254)]
     email: String,
     #[validate(length(min = 8, max = 128, message = "must be 8 to 128 characters"))]
@@ -48,6 +52,7 @@ pub(crate) struct RegisterRequest {
 #[serde(deny_unknown_fields)]
 pub(crate) struct LoginRequest {
     #[validate(length(min = 1, max = 254, message = "must be 1 to 254 characters"))]
+    #[serde(deserialize_with = "normalised_email")]
     #[schema(example = "ada@example.com", min_length = 1, max_length = 254)]
     email: String,
     // Bounded so nobody can make the server hash megabytes; wrong lengths are simply wrong passwords.
@@ -66,8 +71,10 @@ pub(crate) struct TokenResponse {
     expires_in: u64,
 }
 
-fn normalise_email(email: &str) -> String {
-    email.trim().to_lowercase()
+/// Emails are compared trimmed and lower-cased, so `Ada@Example.com ` and `ada@example.com` are one
+/// account; normalising while parsing means validation sees what will be stored.
+fn normalised_email<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    String::deserialize(deserializer).map(|email| email.trim().to_lowercase())
 }
 
 /// Create an account.
@@ -88,7 +95,7 @@ async fn register(
     State(state): State<AppState>,
     ValidJson(body): ValidJson<RegisterRequest>,
 ) -> Result<impl IntoResponse> {
-    let email = normalise_email(&body.email);
+    let email = body.email;
     let password_hash = state.passwords.hash(body.password).await?;
     let mut conn = state.db.acquire().await?;
     let user = users::db::insert(
@@ -127,7 +134,7 @@ async fn login(
     ClientAddr(client): ClientAddr,
     ValidJson(body): ValidJson<LoginRequest>,
 ) -> Result<Json<TokenResponse>> {
-    let email = normalise_email(&body.email);
+    let email = body.email;
     if let Err(wait) = state.throttle.check(&email, client) {
         metrics::counter!("auth_login_attempts_total", "outcome" => "rate_limited").increment(1);
         return Err(ApiError::RateLimited {

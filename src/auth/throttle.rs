@@ -84,6 +84,8 @@ impl LoginThrottle {
     }
 
     pub(crate) fn record_success(&self, account: &str) {
-        self.failures.lock().remove(&Key::Account(account.to_owned()));
+        self.failures
+            .lock()
+            .remove(&Key::Account(account.to_owned()));
     }
 }

@@ -48,7 +48,12 @@ mod tests {
 
     #[test]
     fn garbage_is_not_a_cursor() {
-        for raw in ["", "!!!", "bm90IGEgY3Vyc29y", &URL_SAFE_NO_PAD.encode("2026-13-01|x")] {
+        for raw in [
+            "",
+            "!!!",
+            "bm90IGEgY3Vyc29y",
+            &URL_SAFE_NO_PAD.encode("2026-13-01|x"),
+        ] {
             assert!(Cursor::decode(raw).is_err(), "{raw:?} decoded");
         }
     }

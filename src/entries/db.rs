@@ -150,7 +150,11 @@ pub(crate) async fn update(
 }
 
 /// Whether the caller owns an entry with this id (tells 412 from 404 after a failed update).
-pub(crate) async fn exists(db: impl PgExecutor<'_>, user: Uuid, id: Uuid) -> Result<bool, sqlx::Error> {
+pub(crate) async fn exists(
+    db: impl PgExecutor<'_>,
+    user: Uuid,
+    id: Uuid,
+) -> Result<bool, sqlx::Error> {
     timed(
         "entries_exists",
         sqlx::query_scalar!(
@@ -164,10 +168,19 @@ pub(crate) async fn exists(db: impl PgExecutor<'_>, user: Uuid, id: Uuid) -> Res
 }
 
 /// Deletes the entry; false when there was none of the caller's to delete.
-pub(crate) async fn delete(db: impl PgExecutor<'_>, user: Uuid, id: Uuid) -> Result<bool, sqlx::Error> {
+pub(crate) async fn delete(
+    db: impl PgExecutor<'_>,
+    user: Uuid,
+    id: Uuid,
+) -> Result<bool, sqlx::Error> {
     let done = timed(
         "entries_delete",
-        sqlx::query!("DELETE FROM entries WHERE id = $1 AND user_id = $2", id, user).execute(db),
+        sqlx::query!(
+            "DELETE FROM entries WHERE id = $1 AND user_id = $2",
+            id,
+            user
+        )
+        .execute(db),
     )
     .await?;
     Ok(done.rows_affected() == 1)

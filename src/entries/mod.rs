@@ -4,10 +4,10 @@ mod cursor;
 mod db;
 pub(crate) mod model;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::AuthUser;
@@ -29,7 +29,8 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 /// Entry responses carry the version as a strong ETag for `If-Match`.
 fn with_etag(status: StatusCode, entry: Entry, location: bool) -> Response {
     let etag = HeaderValue::from_str(&format!("\"{}\"", entry.version));
-    let location = location.then(|| HeaderValue::from_str(&format!("/api/v1/entries/{}", entry.id)));
+    let location =
+        location.then(|| HeaderValue::from_str(&format!("/api/v1/entries/{}", entry.id)));
     let mut response = (status, Json(entry)).into_response();
     let headers = response.headers_mut();
     if let Ok(etag) = etag {
@@ -73,7 +74,9 @@ async fn create_entry(
             content: &new.content,
             mood: new.mood,
             tags: &tags,
-            entry_date: new.entry_date.unwrap_or_else(|| chrono::Utc::now().date_naive()),
+            entry_date: new
+                .entry_date
+                .unwrap_or_else(|| chrono::Utc::now().date_naive()),
         },
     )
     .await?;
@@ -153,7 +156,9 @@ async fn list_entries(
 )]
 async fn get_entry(user: AuthUser, State(db): State<Db>, PathId(id): PathId) -> Result<Response> {
     let mut conn = db.acquire().await?;
-    let entry = db::get(&mut *conn, user.id, id).await?.ok_or(ApiError::NotFound)?;
+    let entry = db::get(&mut *conn, user.id, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     Ok(with_etag(StatusCode::OK, entry, false))
 }
 
@@ -257,7 +262,11 @@ fn if_match_version(value: &HeaderValue) -> Result<IfMatch> {
         (status = 422, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
     )
 )]
-async fn delete_entry(user: AuthUser, State(db): State<Db>, PathId(id): PathId) -> Result<StatusCode> {
+async fn delete_entry(
+    user: AuthUser,
+    State(db): State<Db>,
+    PathId(id): PathId,
+) -> Result<StatusCode> {
     let mut conn = db.acquire().await?;
     if db::delete(&mut *conn, user.id, id).await? {
         metrics::counter!("diary_entries_written_total", "operation" => "delete").increment(1);

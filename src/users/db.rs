@@ -31,7 +31,10 @@ pub(crate) async fn insert(db: impl PgExecutor<'_>, new: NewUser<'_>) -> Result<
     .await
 }
 
-pub(crate) async fn find_by_id(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<User>, sqlx::Error> {
+pub(crate) async fn find_by_id(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Option<User>, sqlx::Error> {
     timed(
         "users_get",
         sqlx::query_as!(

@@ -1,0 +1,6 @@
+//! Integration tests: the real service against a real PostgreSQL, over real sockets.
+//! One binary, one module per area; each test gets its own database.
+
+mod support;
+
+mod auth;

@@ -1,0 +1,280 @@
+//! The test harness: a fresh database per test, the real app on real sockets, and a helper per
+//! endpoint so tests read as the behaviour they pin down.
+
+pub(crate) mod postgres;
+
+use std::sync::Once;
+use std::time::Duration;
+
+use echodiary::config::Settings;
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub(crate) const PASSWORD: &str = "correct horse battery";
+
+/// The admin URL of the server tests create their databases on: `DATABASE_URL` when given,
+/// otherwise a throwaway cluster shared by this test binary.
+pub(crate) fn admin_url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| postgres::shared_cluster_admin_url())
+}
+
+/// Creates an empty database with a unique name and returns its URL.
+pub(crate) async fn fresh_database(admin_url: &str) -> String {
+    let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+    let admin = sqlx_connect(admin_url).await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .expect("create the test database");
+    admin.close().await;
+    replace_database(admin_url, &name)
+}
+
+pub(crate) fn replace_database(url: &str, database: &str) -> String {
+    let mut url = url::Url::parse(url).expect("a valid database URL");
+    url.set_path(&format!("/{database}"));
+    url.to_string()
+}
+
+pub(crate) async fn sqlx_connect(url: &str) -> sqlx::PgPool {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect(url)
+        .await
+        .expect("connect to the test server")
+}
+
+/// Settings for a test app: loopback listeners on free ports, short shutdown phases.
+pub(crate) fn test_settings(database_url: &str, overrides: &[(&str, &str)]) -> Settings {
+    let mut env = vec![
+        ("DATABASE_URL".to_owned(), database_url.to_owned()),
+        (
+            "ECHODIARY__SERVER__ADDR".to_owned(),
+            "127.0.0.1:0".to_owned(),
+        ),
+        (
+            "ECHODIARY__SERVER__OPS_ADDR".to_owned(),
+            "127.0.0.1:0".to_owned(),
+        ),
+        (
+            "ECHODIARY__SERVER__SHUTDOWN_GRACE_MS".to_owned(),
+            "0".to_owned(),
+        ),
+        (
+            "ECHODIARY__SERVER__SHUTDOWN_DRAIN_MS".to_owned(),
+            "5000".to_owned(),
+        ),
+    ];
+    env.extend(
+        overrides
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    Settings::load_from(None, env).expect("valid test settings")
+}
+
+fn init_logs() {
+    static ONCE: Once = Once::new();
+    // Silent unless asked for: TEST_LOG=1 cargo test
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            echodiary::telemetry::init(echodiary::config::RunMode::Development);
+        }
+    });
+}
+
+/// A running app on its own database.
+pub(crate) struct TestApp {
+    pub(crate) base: String,
+    pub(crate) ops: String,
+    pub(crate) database_url: String,
+    pub(crate) pool: sqlx::PgPool,
+    pub(crate) client: reqwest::Client,
+    pub(crate) lifecycle: echodiary::Lifecycle,
+    stop: Option<oneshot::Sender<()>>,
+    pub(crate) server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    pub(crate) async fn spawn() -> Self {
+        Self::spawn_with(&[]).await
+    }
+
+    /// Spawns with extra `ECHODIARY__...` settings, on a fresh migrated database.
+    pub(crate) async fn spawn_with(overrides: &[(&str, &str)]) -> Self {
+        let database_url = fresh_database(&admin_url()).await;
+        Self::spawn_on(&database_url, overrides, true).await
+    }
+
+    pub(crate) async fn spawn_on(
+        database_url: &str,
+        overrides: &[(&str, &str)],
+        migrate: bool,
+    ) -> Self {
+        init_logs();
+        let settings = test_settings(database_url, overrides);
+        let pool = echodiary::db::connect_lazy(database_url, &settings.database)
+            .expect("a valid pool configuration");
+        if migrate {
+            echodiary::db::migrate(&pool)
+                .await
+                .expect("migrations apply");
+        }
+        let listeners = echodiary::Listeners::bind(settings.server.addr, settings.server.ops_addr)
+            .await
+            .expect("bind loopback listeners");
+        let base = format!("http://{}", listeners.public.local_addr().expect("bound"));
+        let ops = format!("http://{}", listeners.ops.local_addr().expect("bound"));
+        let state = echodiary::AppState::new(settings, pool.clone());
+        let lifecycle = state.lifecycle().clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(echodiary::run(listeners, state, async move {
+            let _ = stopped.await;
+        }));
+        Self {
+            base,
+            ops,
+            database_url: database_url.to_owned(),
+            pool,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("an HTTP client"),
+            lifecycle,
+            stop: Some(stop),
+            server: Some(server),
+        }
+    }
+
+    /// Begins a graceful shutdown, as SIGTERM would.
+    pub(crate) fn begin_shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    pub(crate) fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.base))
+    }
+
+    pub(crate) async fn get(&self, path: &str) -> Response {
+        self.request(Method::GET, path).send().await.expect("GET")
+    }
+
+    pub(crate) async fn get_ops(&self, path: &str) -> Response {
+        self.client
+            .get(format!("{}{path}", self.ops))
+            .send()
+            .await
+            .expect("GET on the ops port")
+    }
+
+    pub(crate) async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.request(Method::POST, path)
+            .json(body)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    pub(crate) async fn register(&self, email: &str, password: &str) -> Response {
+        self.post_json(
+            "/api/v1/auth/register",
+            &json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    pub(crate) async fn login(&self, email: &str, password: &str) -> Response {
+        self.post_json(
+            "/api/v1/auth/login",
+            &json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    /// A new account, logged in.
+    pub(crate) async fn user(&self) -> TestUser {
+        let email = format!("user-{}@example.com", uuid::Uuid::new_v4().simple());
+        let response = self.register(&email, PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "register");
+        let response = self.login(&email, PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::OK, "login");
+        let body: Value = response.json().await.expect("token JSON");
+        TestUser {
+            email,
+            token: body["access_token"].as_str().expect("a token").to_owned(),
+        }
+    }
+
+    pub(crate) fn as_user(&self, user: &TestUser, method: Method, path: &str) -> RequestBuilder {
+        self.request(method, path).bearer_auth(&user.token)
+    }
+
+    pub(crate) async fn create_entry(&self, user: &TestUser, body: &Value) -> Response {
+        self.as_user(user, Method::POST, "/api/v1/entries")
+            .json(body)
+            .send()
+            .await
+            .expect("create entry")
+    }
+
+    /// Creates an entry that must succeed, returning its JSON.
+    pub(crate) async fn entry(&self, user: &TestUser, body: &Value) -> Value {
+        let response = self.create_entry(user, body).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "create entry");
+        response.json().await.expect("entry JSON")
+    }
+
+    pub(crate) async fn list_entries(&self, user: &TestUser, query: &str) -> Response {
+        self.as_user(user, Method::GET, &format!("/api/v1/entries{query}"))
+            .send()
+            .await
+            .expect("list entries")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.begin_shutdown();
+    }
+}
+
+pub(crate) struct TestUser {
+    pub(crate) email: String,
+    pub(crate) token: String,
+}
+
+/// Asserts a problem+json answer with this status, returning the body for further checks.
+pub(crate) async fn assert_problem(response: Response, status: StatusCode) -> Value {
+    assert_eq!(response.status(), status, "status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json", "content type");
+    let body: Value = response.json().await.expect("problem JSON");
+    assert_eq!(body["status"], status.as_u16(), "status in body");
+    assert!(
+        body["type"].is_string() && body["title"].is_string(),
+        "{body}"
+    );
+    body
+}
+
+/// The fields named in a 422 problem's `errors`.
+pub(crate) fn error_fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|e| e["field"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
