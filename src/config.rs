@@ -169,15 +169,22 @@ impl Settings {
         if let Some(file) = file {
             builder = builder.add_source(config::File::from(file).required(true));
         }
-        // `DATABASE_URL` sits below the namespaced keys so an explicit `ECHODIARY__DATABASE__URL` wins.
-        builder = builder
-            .set_override_option("database.url", env.get("DATABASE_URL").cloned())?
-            .set_override_option("database.url_file", env.get("DATABASE_URL_FILE").cloned())?;
-        let namespaced: config::Map<String, String> = env
+        let mut namespaced: config::Map<String, String> = env
             .iter()
             .filter(|(key, _)| key.starts_with("ECHODIARY__"))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        // The well-known names are aliases that an explicit `ECHODIARY__DATABASE__...` key beats.
+        for (alias, key) in [
+            ("DATABASE_URL", "ECHODIARY__DATABASE__URL"),
+            ("DATABASE_URL_FILE", "ECHODIARY__DATABASE__URL_FILE"),
+        ] {
+            if let Some(value) = env.get(alias) {
+                namespaced
+                    .entry(key.to_owned())
+                    .or_insert_with(|| value.clone());
+            }
+        }
         builder = builder.add_source(
             config::Environment::with_prefix("ECHODIARY")
                 .prefix_separator("__")
@@ -290,5 +297,140 @@ pub fn redact_url(raw: &str) -> String {
                 .unwrap_or_else(|| url.to_string())
         }
         Err(_) => "[redacted]".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(env: &[(&str, &str)]) -> anyhow::Result<Settings> {
+        Settings::load_from(
+            None,
+            env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        )
+    }
+
+    #[test]
+    fn defaults_match_the_documented_table() {
+        let settings = load(&[]).expect("defaults load");
+        assert_eq!(settings.server.addr.to_string(), "0.0.0.0:8000");
+        assert_eq!(settings.server.ops_addr.to_string(), "0.0.0.0:9000");
+        assert_eq!(settings.database.max_connections, 10);
+        assert_eq!(settings.database.acquire_timeout_ms, 2000);
+        assert!(settings.database.migrate_on_start);
+        assert_eq!(settings.environment, RunMode::Development);
+        assert!(settings.database.url.is_none());
+    }
+
+    #[test]
+    fn namespaced_environment_keys_override_defaults_and_database_url() {
+        let settings = load(&[
+            ("DATABASE_URL", "postgres://a@h/one"),
+            ("ECHODIARY__DATABASE__URL", "postgres://a@h/two"),
+            ("ECHODIARY__DATABASE__MAX_CONNECTIONS", "25"),
+            ("ECHODIARY__SERVER__ADDR", "127.0.0.1:8080"),
+            ("ECHODIARY__DATABASE__MIGRATE_ON_START", "false"),
+        ])
+        .expect("loads");
+        assert_eq!(settings.database_url().expect("set"), "postgres://a@h/two");
+        assert_eq!(settings.database.max_connections, 25);
+        assert_eq!(settings.server.addr.to_string(), "127.0.0.1:8080");
+        assert!(!settings.database.migrate_on_start);
+        let plain = load(&[("DATABASE_URL", "postgres://a@h/one")]).expect("loads");
+        assert_eq!(plain.database_url().expect("set"), "postgres://a@h/one");
+    }
+
+    #[test]
+    fn a_misspelled_key_is_an_error_not_silently_ignored() {
+        let err = load(&[("ECHODIARY__DATABASE__MAX_CONECTIONS", "5")]).expect_err("typo");
+        assert!(format!("{err:#}").contains("max_conections"), "{err:#}");
+    }
+
+    #[test]
+    fn secrets_are_read_from_files_without_the_trailing_newline() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let secret = dir.path().join("jwt");
+        let url = dir.path().join("url");
+        std::fs::write(&secret, "from-a-file-0123456789-0123456789\n").expect("write");
+        std::fs::write(&url, "postgres://u:pw@db/app\n").expect("write");
+        let settings = load(&[
+            (
+                "ECHODIARY__AUTH__JWT_SECRET_FILE",
+                secret.to_str().expect("utf-8"),
+            ),
+            ("DATABASE_URL_FILE", url.to_str().expect("utf-8")),
+        ])
+        .expect("loads");
+        assert_eq!(
+            settings.auth.jwt_secret.expose_secret(),
+            "from-a-file-0123456789-0123456789"
+        );
+        assert_eq!(
+            settings.database_url().expect("set"),
+            "postgres://u:pw@db/app"
+        );
+    }
+
+    #[test]
+    fn production_refuses_the_development_secret_and_names_the_key() {
+        let err = load(&[("ECHODIARY__ENVIRONMENT", "production")]).expect_err("refused");
+        assert!(
+            err.to_string().contains("ECHODIARY__AUTH__JWT_SECRET"),
+            "{err}"
+        );
+        let short = load(&[
+            ("ECHODIARY__ENVIRONMENT", "production"),
+            ("ECHODIARY__AUTH__JWT_SECRET", "too-short"),
+        ])
+        .expect_err("refused");
+        assert!(
+            short.to_string().contains("ECHODIARY__AUTH__JWT_SECRET"),
+            "{short}"
+        );
+        load(&[
+            ("ECHODIARY__ENVIRONMENT", "production"),
+            (
+                "ECHODIARY__AUTH__JWT_SECRET",
+                "a-real-secret-of-enough-length-0123456789",
+            ),
+        ])
+        .expect("a real secret is accepted");
+    }
+
+    #[test]
+    fn printing_the_settings_redacts_every_secret() {
+        let settings = load(&[
+            (
+                "DATABASE_URL",
+                "postgres://app:hunter2-db@db:5432/app?sslmode=require",
+            ),
+            (
+                "ECHODIARY__AUTH__JWT_SECRET",
+                "jwt-secret-that-must-not-leak-0123456789",
+            ),
+        ])
+        .expect("loads");
+        let printed = serde_json::to_string(&settings).expect("serializes");
+        let debugged = format!("{settings:?}");
+        for text in [&printed, &debugged] {
+            assert!(!text.contains("hunter2-db"), "{text}");
+            assert!(!text.contains("jwt-secret-that-must-not-leak"), "{text}");
+        }
+        assert!(
+            printed.contains("postgres://app:%5Bredacted%5D@db:5432/app")
+                || printed.contains("[redacted]@db"),
+            "{printed}"
+        );
+    }
+
+    #[test]
+    fn a_connection_string_that_is_not_a_url_is_hidden_whole() {
+        assert_eq!(redact_url("host=db password=secret"), "[redacted]");
+        assert_eq!(
+            redact_url("postgres://db/app?user=u&password=secret"),
+            "[redacted]"
+        );
+        assert_eq!(redact_url("postgres://u@db/app"), "postgres://u@db/app");
     }
 }
