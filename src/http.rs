@@ -132,3 +132,83 @@ async fn problem_for_bare_errors(response: Response) -> Response {
     }
     problem
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::routing::get;
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    fn settings() -> ServerSettings {
+        ServerSettings {
+            request_timeout_ms: 100,
+            ..ServerSettings::default()
+        }
+    }
+
+    async fn call(router: Router, path: &str) -> (StatusCode, String, String) {
+        let request = Request::builder()
+            .uri(path)
+            .body(Body::empty())
+            .expect("a request");
+        let response = router.oneshot(request).await.expect("infallible");
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        (
+            status,
+            content_type,
+            String::from_utf8_lossy(&body).into_owned(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_an_opaque_500_problem() {
+        async fn boom() -> &'static str {
+            panic!("secret detail that must not reach the client")
+        }
+        let router = public_layers(Router::new().route("/boom", get(boom)), &settings());
+        let (status, content_type, body) = call(router, "/boom").await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(content_type, PROBLEM_JSON);
+        assert!(!body.contains("secret detail"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_request_past_its_deadline_answers_503_problem() {
+        async fn slow() -> &'static str {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            "too late"
+        }
+        let router = public_layers(Router::new().route("/slow", get(slow)), &settings());
+        let started = std::time::Instant::now();
+        let (status, content_type, _) = call(router, "/slow").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(content_type, PROBLEM_JSON);
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn json_error_bodies_from_handlers_pass_through_untouched() {
+        async fn not_ready() -> (StatusCode, axum::Json<serde_json::Value>) {
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(serde_json::json!({"status": "unreachable"})),
+            )
+        }
+        let router = ops_layers(Router::new().route("/ready", get(not_ready)), &settings());
+        let (status, content_type, body) = call(router, "/ready").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(content_type, "application/json");
+        assert_eq!(body, r#"{"status":"unreachable"}"#);
+    }
+}
