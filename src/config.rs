@@ -291,10 +291,11 @@ pub fn redact_url(raw: &str) -> String {
             if url.password().is_some() {
                 let _ = url.set_password(Some("[redacted]"));
             }
-            url.query_pairs()
-                .any(|(k, _)| k == "password")
-                .then(|| "[redacted]".to_owned())
-                .unwrap_or_else(|| url.to_string())
+            if url.query_pairs().any(|(k, _)| k == "password") {
+                "[redacted]".to_owned()
+            } else {
+                url.to_string()
+            }
         }
         Err(_) => "[redacted]".to_owned(),
     }
