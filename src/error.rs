@@ -123,6 +123,8 @@ impl From<sqlx::Error> for ApiError {
                 (Some("users_email_key"), _) => {
                     Self::Conflict("an account with this email already exists".into())
                 }
+                // 22021: text PostgreSQL cannot store (a NUL); the validators should have said so.
+                (_, Some("22021")) => Self::field("body", "text must not contain NUL characters"),
                 // 57014 query_canceled (statement timeout), 57P01..57P03 the server is going away.
                 (_, Some("57014")) => {
                     Self::Unavailable("the database took too long; retry shortly")

@@ -35,11 +35,44 @@ where
                 ApiError::BadRequest("the request body could not be read".into())
             }
         })?;
-        let deserializer = &mut serde_json::Deserializer::from_slice(&bytes);
-        let value: T = serde_path_to_error::deserialize(deserializer).map_err(json_error)?;
+        let value: T = parse_object(&bytes)?;
         value.validate().map_err(validation_error)?;
         Ok(Self(value))
     }
+}
+
+/// Parses a request body, which in this API is always one JSON object.
+fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // serde's derived structs also take a positional array (`["text"]` would be an entry),
+    // which no client means and which would report errors at paths like `[0]`.
+    if bytes.trim_ascii_start().first() == Some(&b'[') {
+        well_formed(bytes)?;
+        return Err(ApiError::field("body", "must be a JSON object"));
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer)
+        .map_err(|err| json_error(err, bytes))?;
+    // serde_json only rejects bytes after the value (`{...} junk`) when asked to.
+    deserializer.end().map_err(|err| syntax_error(&err))?;
+    Ok(value)
+}
+
+/// `Ok` when the body is well-formed JSON of any shape; otherwise the 400 to answer.
+fn well_formed(bytes: &[u8]) -> Result<(), ApiError> {
+    // Skipping a value does not decode its strings, so UTF-8 is checked on its own.
+    if std::str::from_utf8(bytes).is_err() {
+        return Err(ApiError::BadRequest("the body is not valid UTF-8".into()));
+    }
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+        .map(drop)
+        .map_err(|err| syntax_error(&err))
+}
+
+fn syntax_error(err: &serde_json::Error) -> ApiError {
+    ApiError::BadRequest(format!(
+        "the body is not valid JSON: {}",
+        strip_location(err)
+    ))
 }
 
 fn has_json_content_type(req: &Request) -> bool {
@@ -57,15 +90,22 @@ fn has_json_content_type(req: &Request) -> bool {
 }
 
 /// Syntax errors are 400 (the body is not JSON at all); JSON of the wrong shape is 422 for one field.
-fn json_error(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+fn json_error(err: serde_path_to_error::Error<serde_json::Error>, body: &[u8]) -> ApiError {
     let path = err.path().to_string();
     let inner = err.into_inner();
     use serde_json::error::Category;
     match inner.classify() {
-        Category::Syntax | Category::Eof | Category::Io => ApiError::BadRequest(format!(
-            "the body is not valid JSON: {}",
-            strip_location(&inner)
-        )),
+        // serde_json reports some bad values in well-formed JSON as syntax errors (a number
+        // where an enum such as `mood` belongs is "expected value"; a lone UTF-16 surrogate
+        // escape, which RFC 8259 allows, is "lone leading surrogate"), so only a body that is
+        // not JSON at all is a 400; the rest is the fault of the field at `path`.
+        Category::Syntax | Category::Eof | Category::Io => match well_formed(body) {
+            Ok(()) => {
+                let message = "has an invalid type or value".to_owned();
+                ApiError::Validation(vec![FieldError::new(field_of(&path, &message), message)])
+            }
+            Err(malformed) => malformed,
+        },
         Category::Data => {
             let message = strip_location(&inner);
             ApiError::Validation(vec![FieldError::new(field_of(&path, &message), message)])
@@ -73,19 +113,21 @@ fn json_error(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     }
 }
 
-/// A struct-level serde error ("missing field `x`", "unknown field `y`") reports the parent path;
-/// the field it names is the one a client needs to fix.
+/// The field a client needs to fix. A struct-level serde error ("missing field `x`", "unknown
+/// field `y`", "duplicate field `z`") names it in the message; the path is then the parent, or
+/// already ends at the offending key (JSON's unknown and repeated keys), which is not doubled.
 fn field_of(path: &str, message: &str) -> String {
-    let named = ["missing field `", "unknown field `"]
+    let named = ["missing field `", "unknown field `", "duplicate field `"]
         .iter()
         .find_map(|prefix| message.strip_prefix(prefix))
         .and_then(|rest| rest.split('`').next());
-    let parent = if path == "." { "" } else { path };
-    match (named, parent) {
-        (Some(name), "") => name.to_owned(),
-        (Some(name), parent) => format!("{parent}.{name}"),
-        (None, "") => "body".to_owned(),
-        (None, parent) => parent.to_owned(),
+    let path = if path == "." { "" } else { path };
+    match named {
+        Some(name) if path == name || path.ends_with(&format!(".{name}")) => path.to_owned(),
+        Some(name) if path.is_empty() => name.to_owned(),
+        Some(name) => format!("{path}.{name}"),
+        None if path.is_empty() => "body".to_owned(),
+        None => path.to_owned(),
     }
 }
 
@@ -172,4 +214,85 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
             .map(Self)
             .map_err(|_| ApiError::field("id", "must be a UUID"))
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        name: String,
+        kind: Option<Kind>,
+    }
+
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    enum Kind {
+        Plain,
+    }
+
+    /// `Ok(fields)` for a 422 naming them, `Err(())` for a 400; panics on anything else.
+    fn rejection(body: &str) -> Result<Vec<String>, ()> {
+        match parse_object::<Body>(body.as_bytes()) {
+            Err(ApiError::Validation(errors)) => Ok(errors.into_iter().map(|e| e.field).collect()),
+            Err(ApiError::BadRequest(_)) => Err(()),
+            other => panic!("{body}: unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_well_formed_object_parses() {
+        let body: Body =
+            parse_object(br#" {"name": "n", "kind": "plain"} "#).expect("a valid body");
+        assert_eq!((body.name.as_str(), body.kind), ("n", Some(Kind::Plain)));
+    }
+
+    #[test]
+    fn malformed_json_is_a_400() {
+        for body in [
+            "",
+            "{",
+            "{\"name\": \"n\"} junk",
+            "{\"name\": \"n\"}{}",
+            "[1,",
+            "\u{feff}{}",
+        ] {
+            assert_eq!(rejection(body), Err(()), "{body:?}");
+        }
+        assert!(matches!(
+            parse_object::<Body>(b"{\"name\": \"\xff\"}"),
+            Err(ApiError::BadRequest(_))
+        ));
+    }
+
+    #[test]
+    fn well_formed_json_of_the_wrong_shape_is_a_422_naming_the_field() {
+        for (body, field) in [
+            (r#"{"name": 1}"#, "name"),
+            (r#"{"name": "n", "kind": 3}"#, "kind"),
+            (r#"{"name": "n", "kind": "fancy"}"#, "kind"),
+            (r#"{"name": "\ud800"}"#, "name"),
+            (r#"{}"#, "name"),
+            (r#"{"name": "n", "extra": 1}"#, "extra"),
+            (r#"{"name": "n", "name": "m"}"#, "name"),
+            (r#"["n"]"#, "body"),
+            (r#"[{"name": "n"}]"#, "body"),
+            ("null", "body"),
+            ("7", "body"),
+        ] {
+            assert_eq!(rejection(body), Ok(vec![field.to_owned()]), "{body}");
+        }
+    }
+}
+
+/// PostgreSQL text cannot hold U+0000; caught as a validation rule it is a 422 naming the field,
+/// not a database error.
+pub(crate) fn no_nul(text: &str) -> Result<(), validator::ValidationError> {
+    if text.contains('\0') {
+        return Err(validator::ValidationError::new("nul")
+            .with_message("must not contain NUL characters".into()));
+    }
+    Ok(())
 }

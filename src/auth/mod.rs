@@ -20,7 +20,7 @@ pub(crate) use throttle::LoginThrottle;
 pub(crate) use token::{AuthUser, TokenKeys};
 
 use crate::error::{ApiError, Problem, Result};
-use crate::extract::ValidJson;
+use crate::extract::{ValidJson, no_nul};
 use crate::state::AppState;
 use crate::users::{self, User};
 
@@ -35,7 +35,8 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 pub(crate) struct RegisterRequest {
     #[validate(
         email(message = "must be an email address"),
-        length(max = 254, message = "must be at most 254 characters")
+        length(max = 254, message = "must be at most 254 characters"),
+        custom(function = "no_nul")
     )]
     #[serde(deserialize_with = "normalised_email")]
     #[schema(example = "ada@example.com", format = "email", max_length = 254)]
@@ -43,7 +44,10 @@ pub(crate) struct RegisterRequest {
     #[validate(length(min = 8, max = 128, message = "must be 8 to 128 characters"))]
     #[schema(min_length = 8, max_length = 128, format = "password")]
     password: String,
-    #[validate(length(min = 1, max = 100, message = "must be 1 to 100 characters"))]
+    #[validate(
+        length(min = 1, max = 100, message = "must be 1 to 100 characters"),
+        custom(function = "no_nul")
+    )]
     #[schema(min_length = 1, max_length = 100)]
     display_name: Option<String>,
 }
@@ -51,7 +55,10 @@ pub(crate) struct RegisterRequest {
 #[derive(Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LoginRequest {
-    #[validate(length(min = 1, max = 254, message = "must be 1 to 254 characters"))]
+    #[validate(
+        length(min = 1, max = 254, message = "must be 1 to 254 characters"),
+        custom(function = "no_nul")
+    )]
     #[serde(deserialize_with = "normalised_email")]
     #[schema(example = "ada@example.com", min_length = 1, max_length = 254)]
     email: String,

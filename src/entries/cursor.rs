@@ -8,6 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::NaiveDate;
 use uuid::Uuid;
 
+use super::model::parse_date;
 use crate::error::ApiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,7 +28,9 @@ impl Cursor {
         let text = String::from_utf8(bytes).map_err(|_| invalid())?;
         let (date, id) = text.split_once('|').ok_or_else(invalid)?;
         Ok(Self {
-            entry_date: date.parse().map_err(|_| invalid())?,
+            // The same strict reading as every other date: a forged cursor with a year PostgreSQL
+            // cannot store must be a 422, not a database error.
+            entry_date: parse_date(date).ok_or_else(invalid)?,
             id: id.parse().map_err(|_| invalid())?,
         })
     }
@@ -53,6 +56,8 @@ mod tests {
             "!!!",
             "bm90IGEgY3Vyc29y",
             &URL_SAFE_NO_PAD.encode("2026-13-01|x"),
+            &URL_SAFE_NO_PAD.encode(format!("-5000-01-01|{}", Uuid::nil())),
+            &URL_SAFE_NO_PAD.encode(format!("2026-2-9|{}", Uuid::nil())),
         ] {
             assert!(Cursor::decode(raw).is_err(), "{raw:?} decoded");
         }

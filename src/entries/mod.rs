@@ -102,10 +102,10 @@ async fn list_entries(
     State(db): State<Db>,
     ValidQuery(query): ValidQuery<ListQuery>,
 ) -> Result<Json<EntryPage>> {
-    if let (Some(from), Some(to)) = (query.from, query.to) {
-        if from > to {
-            return Err(ApiError::field("from", "must not be after `to`"));
-        }
+    if let (Some(from), Some(to)) = (query.from, query.to)
+        && from > to
+    {
+        return Err(ApiError::field("from", "must not be after `to`"));
     }
     let after = query.cursor.as_deref().map(Cursor::decode).transpose()?;
     let limit = query.limit.unwrap_or(DEFAULT_PAGE_SIZE);

@@ -1,10 +1,13 @@
 //! The entry shapes clients send and receive, and the contract's limits on them.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use serde::de::{Error as _, Unexpected};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use validator::{Validate, ValidationError};
+
+use crate::extract::no_nul;
 
 /// How the day felt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::Type)]
@@ -37,10 +40,16 @@ pub(crate) struct Entry {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewEntry {
-    #[validate(length(min = 1, max = 20000, message = "must be 1 to 20000 characters"))]
+    #[validate(
+        length(min = 1, max = 20000, message = "must be 1 to 20000 characters"),
+        custom(function = "no_nul")
+    )]
     #[schema(min_length = 1, max_length = 20000)]
     pub(crate) content: String,
-    #[validate(length(max = 200, message = "must be at most 200 characters"))]
+    #[validate(
+        length(max = 200, message = "must be at most 200 characters"),
+        custom(function = "no_nul")
+    )]
     #[schema(max_length = 200)]
     pub(crate) title: Option<String>,
     pub(crate) mood: Option<Mood>,
@@ -48,6 +57,7 @@ pub(crate) struct NewEntry {
     #[schema(max_items = 10, value_type = Option<Vec<String>>)]
     pub(crate) tags: Option<Vec<String>>,
     /// Defaults to today (UTC).
+    #[serde(default, deserialize_with = "optional_date")]
     pub(crate) entry_date: Option<NaiveDate>,
 }
 
@@ -56,11 +66,17 @@ pub(crate) struct NewEntry {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct EntryPatch {
-    #[validate(length(min = 1, max = 20000, message = "must be 1 to 20000 characters"))]
+    #[validate(
+        length(min = 1, max = 20000, message = "must be 1 to 20000 characters"),
+        custom(function = "no_nul")
+    )]
     #[serde(default, deserialize_with = "non_null")]
     #[schema(min_length = 1, max_length = 20000)]
     pub(crate) content: Option<String>,
-    #[validate(length(max = 200, message = "must be at most 200 characters"))]
+    #[validate(
+        length(max = 200, message = "must be at most 200 characters"),
+        custom(function = "no_nul")
+    )]
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, max_length = 200)]
     pub(crate) title: Option<Option<String>>,
@@ -71,7 +87,7 @@ pub(crate) struct EntryPatch {
     #[serde(default, deserialize_with = "non_null")]
     #[schema(max_items = 10)]
     pub(crate) tags: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "non_null")]
+    #[serde(default, deserialize_with = "non_null_date")]
     pub(crate) entry_date: Option<NaiveDate>,
 }
 
@@ -103,6 +119,43 @@ where
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
+const DATE_FORMAT: &str = "a date written YYYY-MM-DD";
+
+/// Parses a date written exactly `YYYY-MM-DD`. chrono on its own also takes `2026-2-9`,
+/// ` 2026-02-09` and `+2026-02-09`, and years PostgreSQL cannot store (before 4713 BC), which
+/// would then fail in the database as a 500 instead of a 422.
+pub(crate) fn parse_date(text: &str) -> Option<NaiveDate> {
+    let shaped = text.len() == 10
+        && text.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    shaped
+        .then(|| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok())
+        .flatten()
+}
+
+fn date<'de, D: Deserializer<'de>>(deserializer: D) -> Result<NaiveDate, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    parse_date(&text).ok_or_else(|| D::Error::invalid_value(Unexpected::Str(&text), &DATE_FORMAT))
+}
+
+/// An optional `YYYY-MM-DD` date where `null` means "not given".
+pub(crate) fn optional_date<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<NaiveDate>, D::Error> {
+    #[derive(Deserialize)]
+    struct Strict(#[serde(deserialize_with = "date")] NaiveDate);
+    Ok(Option::<Strict>::deserialize(deserializer)?.map(|Strict(day)| day))
+}
+
+/// A `YYYY-MM-DD` date that may be left out but never be `null` (see [`non_null`]).
+fn non_null_date<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<NaiveDate>, D::Error> {
+    date(deserializer).map(Some)
+}
+
 fn error(code: &'static str, message: &'static str) -> ValidationError {
     ValidationError::new(code).with_message(message.into())
 }
@@ -113,6 +166,9 @@ fn valid_tags(tags: &[String]) -> Result<(), ValidationError> {
     }
     if tags.iter().any(|t| t.is_empty() || t.chars().count() > 32) {
         return Err(error("tag_length", "each tag must be 1 to 32 characters"));
+    }
+    if tags.iter().any(|t| t.contains('\0')) {
+        return Err(error("nul", "tags must not contain NUL characters"));
     }
     let mut seen = std::collections::HashSet::new();
     if !tags.iter().all(|t| seen.insert(t)) {
@@ -133,16 +189,24 @@ pub(crate) struct ListQuery {
     /// Opaque position from the previous page's `next_cursor`.
     pub(crate) cursor: Option<String>,
     /// Earliest `entry_date` (inclusive).
+    #[serde(default, deserialize_with = "optional_date")]
     pub(crate) from: Option<NaiveDate>,
     /// Latest `entry_date` (inclusive).
+    #[serde(default, deserialize_with = "optional_date")]
     pub(crate) to: Option<NaiveDate>,
     pub(crate) mood: Option<Mood>,
     /// Only entries carrying this tag.
-    #[validate(length(min = 1, max = 32, message = "must be 1 to 32 characters"))]
+    #[validate(
+        length(min = 1, max = 32, message = "must be 1 to 32 characters"),
+        custom(function = "no_nul")
+    )]
     #[param(min_length = 1, max_length = 32)]
     pub(crate) tag: Option<String>,
     /// Full-text search over title and content (web-search syntax: words, "phrases", -exclusions).
-    #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"))]
+    #[validate(
+        length(min = 1, max = 200, message = "must be 1 to 200 characters"),
+        custom(function = "no_nul")
+    )]
     #[param(min_length = 1, max_length = 200)]
     pub(crate) q: Option<String>,
 }
@@ -153,4 +217,42 @@ pub(crate) struct EntryPage {
     pub(crate) items: Vec<Entry>,
     /// Pass as `cursor` to get the next page; `null` on the last page.
     pub(crate) next_cursor: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_read_only_when_written_yyyy_mm_dd() {
+        assert_eq!(
+            parse_date("2024-02-29"),
+            NaiveDate::from_ymd_opt(2024, 2, 29)
+        );
+        assert_eq!(parse_date("0001-01-01"), NaiveDate::from_ymd_opt(1, 1, 1));
+        for text in [
+            "2023-02-29",
+            "2026-2-9",
+            " 2026-02-09",
+            "2026-02-09 ",
+            "+2026-02-09",
+            "-5000-01-01",
+            "12026-02-09",
+            "2026-02-09T00:00",
+            "2026/02/09",
+            "２０２６-02-09",
+            "",
+        ] {
+            assert_eq!(parse_date(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn nul_characters_are_refused_in_every_text_field() {
+        let entry: NewEntry = serde_json::from_str(r#"{"content": "a\u0000"}"#).expect("parses");
+        assert!(entry.validate().is_err());
+        let patch: EntryPatch = serde_json::from_str(r#"{"title": "\u0000"}"#).expect("parses");
+        assert!(patch.validate().is_err());
+        assert!(valid_tags(&["ok".into(), "b\0d".into()]).is_err());
+    }
 }

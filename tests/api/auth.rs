@@ -273,3 +273,23 @@ async fn a_successful_login_clears_the_accounts_failures() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn a_nul_character_in_register_or_login_is_422_not_a_database_error() {
+    let app = TestApp::spawn().await;
+    let register = app
+        .post_json(
+            "/api/v1/auth/register",
+            &json!({"email": "nul@example.com", "password": PASSWORD, "display_name": "a\u{0}b"}),
+        )
+        .await;
+    let problem = assert_problem(register, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(error_fields(&problem), ["display_name"]);
+    for email in ["a\u{0}@example.com", "\u{0}"] {
+        let login = app.login(email, PASSWORD).await;
+        let problem = assert_problem(login, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(error_fields(&problem), ["email"]);
+        let register = app.register(email, PASSWORD).await;
+        assert!(register.status().is_client_error(), "{email:?}");
+    }
+}

@@ -4,3 +4,8 @@
 mod support;
 
 mod auth;
+mod bad_input;
+mod database;
+mod docs;
+mod entries;
+mod pagination;
