@@ -1,7 +1,9 @@
 //! The OpenAPI document, assembled from the handlers' own annotations, and the `/docs` page.
 
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::{IntoResponses, Modify, OpenApi};
+
+use crate::error::Problem;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -36,4 +38,79 @@ impl Modify for BearerAuth {
             ),
         );
     }
+}
+
+// Problem responses that many routes share, declared once so each route lists only what is its own.
+// Every variant renders the same `Problem` body; the status tells them apart.
+
+/// Answers any route with a JSON body can give for the body itself.
+#[derive(IntoResponses)]
+#[allow(dead_code, reason = "documentation only: never constructed")]
+pub(crate) enum BodyProblems {
+    #[response(
+        status = 400,
+        description = "Malformed JSON (or a malformed header)",
+        content_type = "application/problem+json"
+    )]
+    Malformed(Problem),
+    #[response(
+        status = 413,
+        description = "Body larger than the limit",
+        content_type = "application/problem+json"
+    )]
+    TooLarge(Problem),
+    #[response(
+        status = 415,
+        description = "Body is not JSON",
+        content_type = "application/problem+json"
+    )]
+    NotJson(Problem),
+    #[response(
+        status = 422,
+        description = "Invalid fields; `errors` names each",
+        content_type = "application/problem+json"
+    )]
+    Invalid(Problem),
+}
+
+/// Routes that need a bearer token.
+#[derive(IntoResponses)]
+#[allow(dead_code, reason = "documentation only: never constructed")]
+pub(crate) enum Unauthenticated {
+    #[response(
+        status = 401,
+        description = "Missing, expired or invalid token (with `WWW-Authenticate: Bearer`)",
+        content_type = "application/problem+json"
+    )]
+    Unauthorized(Problem),
+}
+
+/// Routes that name one entry by id.
+#[derive(IntoResponses)]
+#[allow(dead_code, reason = "documentation only: never constructed")]
+pub(crate) enum EntryLookup {
+    #[response(
+        status = 404,
+        description = "No such entry of the caller's (someone else's looks the same)",
+        content_type = "application/problem+json"
+    )]
+    NotFound(Problem),
+    #[response(
+        status = 422,
+        description = "Invalid input: the id is not a UUID, or invalid fields",
+        content_type = "application/problem+json"
+    )]
+    Invalid(Problem),
+}
+
+/// Routes that use the database.
+#[derive(IntoResponses)]
+#[allow(dead_code, reason = "documentation only: never constructed")]
+pub(crate) enum DatabaseBusy {
+    #[response(
+        status = 503,
+        description = "No database connection free in time, or the database is unreachable; see `Retry-After`",
+        content_type = "application/problem+json"
+    )]
+    Unavailable(Problem),
 }

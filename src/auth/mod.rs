@@ -21,6 +21,7 @@ pub(crate) use token::{AuthUser, TokenKeys};
 
 use crate::error::{ApiError, Problem, Result};
 use crate::extract::{ValidJson, no_nul};
+use crate::openapi::{BodyProblems, DatabaseBusy};
 use crate::state::AppState;
 use crate::users::{self, User};
 
@@ -91,11 +92,9 @@ fn normalised_email<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result
     tag = "auth",
     request_body = RegisterRequest,
     responses(
-        (status = 201, description = "Account created", body = User),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 201, description = "Account created", body = User, headers(("Location" = String))),
         (status = 409, description = "Email already registered", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        BodyProblems, DatabaseBusy,
     )
 )]
 async fn register(
@@ -129,11 +128,9 @@ async fn register(
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Access token", body = TokenResponse),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Email or password wrong (the same answer for both)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many failed logins; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        BodyProblems, DatabaseBusy,
     )
 )]
 async fn login(

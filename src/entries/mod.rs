@@ -14,6 +14,7 @@ use crate::auth::AuthUser;
 use crate::db::Db;
 use crate::error::{ApiError, Problem, Result};
 use crate::extract::{PathId, ValidJson, ValidQuery};
+use crate::openapi::{BodyProblems, DatabaseBusy, EntryLookup, Unauthenticated};
 use crate::state::AppState;
 use cursor::Cursor;
 use model::{Entry, EntryPage, EntryPatch, ListQuery, NewEntry};
@@ -52,11 +53,7 @@ fn with_etag(status: StatusCode, entry: Entry, location: bool) -> Response {
     responses(
         (status = 201, description = "Created; Location points at it", body = Entry,
          headers(("Location" = String), ("ETag" = String))),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, expired or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        BodyProblems, Unauthenticated, DatabaseBusy,
     )
 )]
 async fn create_entry(
@@ -93,8 +90,8 @@ async fn create_entry(
     params(ListQuery),
     responses(
         (status = 200, description = "One page", body = EntryPage),
-        (status = 401, description = "Missing, expired or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid query parameters", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated, DatabaseBusy,
     )
 )]
 async fn list_entries(
@@ -149,9 +146,7 @@ async fn list_entries(
     params(("id" = uuid::Uuid, Path, description = "Entry id")),
     responses(
         (status = 200, description = "The entry", body = Entry, headers(("ETag" = String))),
-        (status = 401, description = "Missing, expired or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such entry of the caller's", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        EntryLookup, Unauthenticated, DatabaseBusy,
     )
 )]
 async fn get_entry(user: AuthUser, State(db): State<Db>, PathId(id): PathId) -> Result<Response> {
@@ -175,12 +170,8 @@ async fn get_entry(user: AuthUser, State(db): State<Db>, PathId(id): PathId) -> 
     request_body = EntryPatch,
     responses(
         (status = 200, description = "The updated entry", body = Entry, headers(("ETag" = String))),
-        (status = 400, description = "Malformed JSON or If-Match", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, expired or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such entry of the caller's", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "The entry changed since that version", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        BodyProblems, EntryLookup, Unauthenticated, DatabaseBusy,
     )
 )]
 async fn update_entry(
@@ -257,9 +248,7 @@ fn if_match_version(value: &HeaderValue) -> Result<IfMatch> {
     params(("id" = uuid::Uuid, Path, description = "Entry id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing, expired or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such entry of the caller's", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        EntryLookup, Unauthenticated, DatabaseBusy,
     )
 )]
 async fn delete_entry(

@@ -12,7 +12,8 @@ use uuid::Uuid;
 
 use crate::auth::AuthUser;
 use crate::db::Db;
-use crate::error::{ApiError, Problem, Result};
+use crate::error::{ApiError, Result};
+use crate::openapi::{DatabaseBusy, Unauthenticated};
 use crate::state::AppState;
 
 /// An account as clients see it (never the password hash).
@@ -36,7 +37,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The caller's account", body = User),
-        (status = 401, description = "Missing, expired or invalid token", body = Problem, content_type = "application/problem+json"),
+        Unauthenticated, DatabaseBusy,
     )
 )]
 async fn me(user: AuthUser, State(db): State<Db>) -> Result<Json<User>> {
