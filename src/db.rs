@@ -2,9 +2,11 @@
 
 use std::future::Future;
 use std::str::FromStr;
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use sqlx::migrate::Migrator;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
@@ -13,10 +15,20 @@ use crate::config::DatabaseSettings;
 use crate::error::ApiError;
 
 /// Migrations compiled into the binary, so an image always carries the schema it expects.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+///
+/// Versions the database has but this binary does not know are tolerated: they come from a newer
+/// release, whose migrations stay compatible with this one (expand, then contract), and a pod of
+/// this release that restarts mid-rollout, or after a rollback, must come up instead of
+/// crash-looping on sqlx's default "previously applied but missing" check.
+pub static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
+    let mut migrator = sqlx::migrate!();
+    migrator.set_ignore_missing(true);
+    migrator
+});
 
-/// Builds the pool without connecting: the service starts (and reports not-ready) while the
-/// database is still unreachable, instead of crash-looping.
+/// Builds the pool without connecting: with `migrate_on_start` off, the service starts (and
+/// reports not-ready) while the database is still unreachable, instead of crash-looping. With it
+/// on, `serve` needs the database for the migrations first and fails fast without it.
 pub fn connect_lazy(url: &str, settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
     let options = PgConnectOptions::from_str(url)
         .context("DATABASE_URL is not a valid PostgreSQL connection string")?

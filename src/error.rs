@@ -125,6 +125,10 @@ impl From<sqlx::Error> for ApiError {
                 }
                 // 22021: text PostgreSQL cannot store (a NUL); the validators should have said so.
                 (_, Some("22021")) => Self::field("body", "text must not contain NUL characters"),
+                // 42P01 undefined_table: the schema is not migrated yet (readiness says so too).
+                (_, Some("42P01")) => {
+                    Self::Unavailable("the database schema is not ready; retry shortly")
+                }
                 // 57014 query_canceled (statement timeout), 57P01..57P03 the server is going away.
                 (_, Some("57014")) => {
                     Self::Unavailable("the database took too long; retry shortly")

@@ -216,6 +216,16 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
     }
 }
 
+/// PostgreSQL text cannot hold U+0000; caught as a validation rule it is a 422 naming the field,
+/// not a database error.
+pub(crate) fn no_nul(text: &str) -> Result<(), validator::ValidationError> {
+    if text.contains('\0') {
+        return Err(validator::ValidationError::new("nul")
+            .with_message("must not contain NUL characters".into()));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,14 +295,4 @@ mod tests {
             assert_eq!(rejection(body), Ok(vec![field.to_owned()]), "{body}");
         }
     }
-}
-
-/// PostgreSQL text cannot hold U+0000; caught as a validation rule it is a 422 naming the field,
-/// not a database error.
-pub(crate) fn no_nul(text: &str) -> Result<(), validator::ValidationError> {
-    if text.contains('\0') {
-        return Err(validator::ValidationError::new("nul")
-            .with_message("must not contain NUL characters".into()));
-    }
-    Ok(())
 }

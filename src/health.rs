@@ -109,7 +109,7 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthReport
 async fn check_database(state: &AppState) -> (&'static str, Option<Duration>) {
     let timeout = Duration::from_millis(state.settings.database.health_timeout_ms);
     let started = Instant::now();
-    match tokio::time::timeout(timeout, crate::db::schema_is_current(state.db.pool())).await {
+    match tokio::time::timeout(timeout, crate::db::schema_is_current(&state.health_db)).await {
         Ok(Ok(true)) => ("ok", Some(started.elapsed())),
         Ok(Ok(false)) => ("schema_behind", Some(started.elapsed())),
         Ok(Err(_)) | Err(_) => ("unreachable", None),

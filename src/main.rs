@@ -59,6 +59,7 @@ fn main() -> ExitCode {
         };
     }
     echodiary::telemetry::init(settings.environment);
+    echodiary::telemetry::log_panics();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {

@@ -47,6 +47,7 @@ pub(crate) fn install() -> &'static PrometheusHandle {
             let process = metrics_process::Collector::default();
             process.describe();
             metrics::gauge!("app_build_info", "version" => VERSION, "git_sha" => GIT_SHA).set(1.0);
+            register_counters();
             Exporter { handle, process }
         })
         .handle
@@ -86,6 +87,39 @@ fn describe() {
     );
 }
 
+/// Registers every counter series at zero. A series that first appears with its first event
+/// hides that event from `increase()` and `rate()` (Prometheus has no earlier sample to compare
+/// with), so the first pool timeout or failed login would never fire an alert; and a missing
+/// series cannot be told apart from a broken scrape.
+fn register_counters() {
+    metrics::counter!("db_pool_acquire_timeouts_total").increment(0);
+    for outcome in ["success", "failure", "rate_limited"] {
+        metrics::counter!("auth_login_attempts_total", "outcome" => outcome).increment(0);
+    }
+    for operation in ["create", "update", "delete"] {
+        metrics::counter!("diary_entries_written_total", "operation" => operation).increment(0);
+    }
+}
+
+/// Takes a request off `http_server_active_requests` however it ends. hyper drops the handler
+/// future when the client goes away, and then nothing after its `.await` runs: a decrement
+/// placed there would leave the gauge one higher for every abandoned request, for good.
+struct InFlight(metrics::Gauge);
+
+impl InFlight {
+    fn start(method: &'static str) -> Self {
+        let gauge = metrics::gauge!("http_server_active_requests", "method" => method);
+        gauge.increment(1.0);
+        Self(gauge)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
+}
+
 /// Records one observation per finished request. The route label is the matched template (or
 /// `unmatched`) and the method is one of the standard ones, so hostile paths or verbs cannot
 /// create new series.
@@ -96,11 +130,10 @@ pub(crate) async fn track_http(request: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map(|path| path.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
-    let active = metrics::gauge!("http_server_active_requests", "method" => method);
-    active.increment(1.0);
+    let in_flight = InFlight::start(method);
     let started = Instant::now();
     let response = next.run(request).await;
-    active.decrement(1.0);
+    drop(in_flight);
     metrics::histogram!(
         "http_server_request_duration_seconds",
         "method" => method,

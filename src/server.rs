@@ -9,6 +9,9 @@ use tokio::sync::watch;
 
 use crate::state::AppState;
 
+/// Long enough to close idle connections politely, so PostgreSQL logs no aborted sessions.
+const POOL_CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// The public (API) and ops (metrics, health) listeners, already bound.
 pub struct Listeners {
     pub public: TcpListener,
@@ -93,7 +96,16 @@ pub async fn run(
         public.abort();
         ops.abort();
     }
-    state.db.pool().close().await;
+    // `close()` also waits for every checked-out connection, and a request cut at the drain
+    // deadline still holds its own (axum runs each connection in a task of its own, which the
+    // abort above does not reach), so an unbounded wait would outlast the deadline.
+    let close_pools = async { tokio::join!(state.db.pool().close(), state.health_db.close()) };
+    if tokio::time::timeout(POOL_CLOSE_TIMEOUT, close_pools)
+        .await
+        .is_err()
+    {
+        tracing::warn!("database connections still in use; leaving them to the exit");
+    }
     tracing::info!("shutdown complete");
     Ok(())
 }

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::FromRef;
 use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
 
 use crate::auth::{LoginThrottle, Passwords, TokenKeys};
 use crate::config::Settings;
@@ -15,6 +16,9 @@ use crate::db::Db;
 #[derive(Clone)]
 pub struct AppState {
     pub(crate) db: Db,
+    /// One connection of its own for the health checks, so a saturated request pool does not
+    /// make every replica report not-ready at once and drop out of the load balancer together.
+    pub(crate) health_db: PgPool,
     pub(crate) tokens: Arc<TokenKeys>,
     pub(crate) passwords: Passwords,
     pub(crate) throttle: Arc<LoginThrottle>,
@@ -27,7 +31,13 @@ impl AppState {
     pub fn new(settings: Settings, pool: PgPool) -> Self {
         crate::monitoring::install();
         let auth = &settings.auth;
+        let health_db = PgPoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .acquire_timeout(Duration::from_millis(settings.database.health_timeout_ms))
+            .connect_lazy_with(pool.connect_options().as_ref().clone());
         Self {
+            health_db,
             db: Db::new(pool),
             tokens: Arc::new(TokenKeys::new(
                 &auth.jwt_secret,

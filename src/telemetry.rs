@@ -22,3 +22,15 @@ pub fn init(mode: RunMode) {
         RunMode::Development => builder.try_init(),
     };
 }
+
+/// Reports panics as one error event (JSON in production) instead of the default stderr text. Only
+/// the location is logged: a panic message can quote request data such as diary text.
+pub fn log_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        tracing::error!(%location, "panic");
+    }));
+}

@@ -5,7 +5,11 @@ mod support;
 
 mod auth;
 mod bad_input;
+mod cli;
 mod database;
 mod docs;
 mod entries;
+mod health;
+mod lifecycle;
+mod metrics;
 mod pagination;

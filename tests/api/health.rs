@@ -1,0 +1,236 @@
+//! Liveness, readiness and the health report: their shapes, and how they follow the schema and
+//! the database going away and coming back.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::lifecycle::{RowLock, eventually, wait_for_lock_waiters, within};
+use crate::support::postgres::PgCluster;
+use crate::support::{TestApp, admin_url, assert_problem, fresh_database};
+
+async fn get_json(app: &TestApp, base: &str, path: &str) -> (StatusCode, Value) {
+    let response = app
+        .client
+        .get(format!("{base}{path}"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {base}{path}: {e}"));
+    let status = response.status();
+    (status, response.json().await.expect("a JSON body"))
+}
+
+fn keys(value: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = value
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    keys.sort_unstable();
+    keys
+}
+
+/// `/health` has exactly the documented fields, whatever the verdict.
+fn assert_report_shape(report: &Value) {
+    assert_eq!(
+        keys(report),
+        ["checks", "status", "timestamp", "version"],
+        "{report}"
+    );
+    assert_eq!(
+        keys(&report["checks"]),
+        ["database", "uptime_seconds"],
+        "{report}"
+    );
+    assert_eq!(
+        keys(&report["checks"]["database"]),
+        ["latency_ms", "status"],
+        "{report}"
+    );
+    assert_eq!(report["version"], echodiary::VERSION);
+    assert!(report["checks"]["uptime_seconds"].is_u64(), "{report}");
+    let timestamp = report["timestamp"].as_str().expect("a timestamp");
+    assert!(timestamp.ends_with('Z'), "UTC: {timestamp}");
+    let at = chrono::DateTime::parse_from_rfc3339(timestamp).expect("RFC 3339");
+    let skew = (chrono::Utc::now() - at.to_utc()).num_seconds().abs();
+    assert!(skew < 60, "the timestamp is now: {timestamp}");
+}
+
+#[tokio::test]
+async fn liveness_answers_200_ok_on_both_listeners() {
+    within(Duration::from_secs(30), async {
+        let app = TestApp::spawn().await;
+        for base in [&app.base, &app.ops] {
+            let (status, body) = get_json(&app, base, "/health/live").await;
+            assert_eq!(status, StatusCode::OK, "{base}");
+            assert_eq!(body, json!({"status": "ok"}), "{base}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn readiness_and_the_health_report_are_200_on_both_listeners_once_migrated() {
+    within(Duration::from_secs(30), async {
+        let app = TestApp::spawn().await;
+        for base in [&app.base, &app.ops] {
+            let (status, body) = get_json(&app, base, "/health/ready").await;
+            assert_eq!(status, StatusCode::OK, "{base}");
+            assert_eq!(body, json!({"status": "ok"}), "{base}");
+
+            let (status, report) = get_json(&app, base, "/health").await;
+            assert_eq!(status, StatusCode::OK, "{base}");
+            assert_report_shape(&report);
+            assert_eq!(report["status"], "ok");
+            assert_eq!(report["checks"]["database"]["status"], "ok");
+            let latency = report["checks"]["database"]["latency_ms"].as_f64();
+            assert!(
+                latency.is_some_and(|ms| (0.0..1000.0).contains(&ms)),
+                "{report}"
+            );
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn readiness_is_503_while_the_schema_is_behind_and_200_once_migrated() {
+    within(Duration::from_secs(30), async {
+        let url = fresh_database(&admin_url()).await;
+        let app = TestApp::spawn_on(&url, &[], false).await;
+        for base in [&app.base, &app.ops] {
+            let (status, _) = get_json(&app, base, "/health/ready").await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{base}");
+            let (status, report) = get_json(&app, base, "/health").await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{base}");
+            assert_report_shape(&report);
+            assert_eq!(report["status"], "degraded");
+            assert_eq!(report["checks"]["database"]["status"], "schema_behind");
+        }
+        assert_eq!(app.get("/health/live").await.status(), StatusCode::OK);
+
+        echodiary::db::migrate(&app.pool)
+            .await
+            .expect("migrations apply");
+        for base in [&app.base, &app.ops] {
+            let (status, _) = get_json(&app, base, "/health/ready").await;
+            assert_eq!(status, StatusCode::OK, "{base}");
+        }
+    })
+    .await;
+}
+
+/// Runs a blocking cluster operation off the runtime, which also serves the app under test.
+async fn blocking(cluster: &Arc<PgCluster>, op: fn(&PgCluster) -> std::io::Result<()>) {
+    let cluster = Arc::clone(cluster);
+    tokio::task::spawn_blocking(move || op(&cluster))
+        .await
+        .expect("the cluster task")
+        .expect("the cluster operation");
+}
+
+#[tokio::test]
+async fn readiness_is_503_while_the_database_is_stopped_and_recovers_without_a_restart() {
+    within(Duration::from_secs(120), async {
+        let cluster = tokio::task::spawn_blocking(PgCluster::start)
+            .await
+            .expect("the cluster task")
+            .expect("a private PostgreSQL cluster");
+        let cluster = Arc::new(cluster);
+        let url = fresh_database(&cluster.url("postgres")).await;
+        // The default acquire timeout (2 s) is what an outage looks like in production.
+        let app = TestApp::spawn_on(&url, &[], true).await;
+        let user = app.user().await;
+        let entry = app
+            .entry(&user, &json!({"content": "written before the outage"}))
+            .await;
+        let id = entry["id"].as_str().expect("id").to_owned();
+        assert_eq!(app.get_ops("/health/ready").await.status(), StatusCode::OK);
+
+        // A request caught mid-query by the shutdown is also a retryable 503.
+        let lock = RowLock::take(&url, &id).await;
+        let in_flight = tokio::spawn(
+            app.as_user(&user, Method::PATCH, &format!("/api/v1/entries/{id}"))
+                .json(&json!({"title": "caught by the outage"}))
+                .send(),
+        );
+        wait_for_lock_waiters(&url, 1).await;
+
+        blocking(&cluster, PgCluster::stop).await;
+        let response = in_flight.await.expect("the PATCH task").expect("an answer");
+        assert_problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
+        // The lock's connection was terminated with the server; dropping it is all that is left.
+        drop(lock);
+
+        for base in [&app.base, &app.ops] {
+            let started = Instant::now();
+            let (status, body) = get_json(&app, base, "/health/live").await;
+            assert_eq!((status, body), (StatusCode::OK, json!({"status": "ok"})));
+            // Anything that touched the pool would take the 1 s health or 2 s acquire timeout.
+            assert!(started.elapsed() < Duration::from_secs(1), "{base}");
+
+            let (status, _) = get_json(&app, base, "/health/ready").await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{base}");
+            let (status, report) = get_json(&app, base, "/health").await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{base}");
+            assert_report_shape(&report);
+            assert_eq!(report["status"], "degraded");
+            assert_eq!(report["checks"]["database"]["status"], "unreachable");
+            assert!(report["checks"]["database"]["latency_ms"].is_null());
+        }
+
+        // Everything that needs the database answers a retryable 503 in bounded time.
+        let entry_path = format!("/api/v1/entries/{id}");
+        let requests = vec![
+            app.as_user(&user, Method::GET, "/api/v1/entries"),
+            app.as_user(&user, Method::GET, &entry_path),
+            app.as_user(&user, Method::PATCH, &entry_path)
+                .json(&json!({"title": "during the outage"})),
+            app.as_user(&user, Method::DELETE, &entry_path),
+            app.as_user(&user, Method::POST, "/api/v1/entries")
+                .json(&json!({"content": "during the outage"})),
+            app.as_user(&user, Method::GET, "/api/v1/users/me"),
+            app.request(Method::POST, "/api/v1/auth/login")
+                .json(&json!({"email": user.email, "password": crate::support::PASSWORD})),
+            app.request(Method::POST, "/api/v1/auth/register")
+                .json(&json!({"email": "new@example.com", "password": "a new password"})),
+        ];
+        let started = Instant::now();
+        let pending: Vec<_> = requests
+            .into_iter()
+            .map(|request| tokio::spawn(request.send()))
+            .collect();
+        for (i, response) in pending.into_iter().enumerate() {
+            let response = response.await.expect("task").expect("an answer");
+            assert!(
+                response.headers().contains_key("retry-after"),
+                "request {i}: Retry-After"
+            );
+            assert_problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(6),
+            "answered after {:?}",
+            started.elapsed()
+        );
+
+        blocking(&cluster, PgCluster::restart).await;
+        let (client, ops) = (app.client.clone(), app.ops.clone());
+        eventually(Duration::from_secs(30), "readiness back to 200", || {
+            let (client, ops) = (client.clone(), ops.clone());
+            async move {
+                let response = client.get(format!("{ops}/health/ready")).send().await;
+                response.is_ok_and(|r| r.status() == StatusCode::OK)
+            }
+        })
+        .await;
+        let response = app.as_user(&user, Method::GET, &entry_path).send().await;
+        let response = response.expect("get after recovery");
+        assert_eq!(response.status(), StatusCode::OK);
+        let (status, report) = get_json(&app, &app.base, "/health").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(report["status"], "ok");
+    })
+    .await;
+}

@@ -1,0 +1,422 @@
+//! In-process lifecycle: pool exhaustion, graceful shutdown and its deadlines, migrations.
+//!
+//! A request that must stay in flight is made deterministic with a row lock: the test holds
+//! `SELECT ... FOR UPDATE` on an entry through its own connection, so a PATCH of that entry waits
+//! inside PostgreSQL while holding one of the service's pooled connections, for exactly as long
+//! as the test wants.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+use crate::metrics::Exposition;
+use crate::support::{TestApp, TestUser, admin_url, assert_problem, fresh_database, sqlx_connect};
+
+/// Fails the test instead of hanging it when `test` does not finish within `limit`.
+pub(crate) async fn within<T>(limit: Duration, test: impl Future<Output = T>) -> T {
+    tokio::time::timeout(limit, test)
+        .await
+        .unwrap_or_else(|_| panic!("the test did not finish within {limit:?}"))
+}
+
+/// Polls `check` every 25 ms until it holds, failing with `what` after `limit`.
+pub(crate) async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// A row lock the test holds on one entry until it lets go.
+pub(crate) struct RowLock {
+    tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    pool: sqlx::PgPool,
+}
+
+impl RowLock {
+    pub(crate) async fn take(database_url: &str, entry_id: &str) -> Self {
+        let pool = sqlx_connect(database_url).await;
+        let mut tx = pool.begin().await.expect("begin the locking transaction");
+        let locked = sqlx::query("SELECT id FROM entries WHERE id = $1::uuid FOR UPDATE")
+            .bind(entry_id)
+            .execute(&mut *tx)
+            .await
+            .expect("lock the entry row");
+        assert_eq!(locked.rows_affected(), 1, "the entry to lock exists");
+        Self { tx, pool }
+    }
+
+    pub(crate) async fn release(self) {
+        self.tx.rollback().await.expect("release the row lock");
+        self.pool.close().await;
+    }
+}
+
+/// Waits until `count` sessions of the service wait on a lock in this database, which proves the
+/// request under test reached PostgreSQL and now holds a pooled connection while it waits.
+pub(crate) async fn wait_for_lock_waiters(database_url: &str, count: i64) {
+    let pool = sqlx_connect(database_url).await;
+    let probe = pool.clone();
+    eventually(
+        Duration::from_secs(10),
+        "a request waiting on the row lock",
+        move || {
+            let probe = probe.clone();
+            async move {
+                let waiting: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM pg_stat_activity \
+                     WHERE datname = current_database() AND wait_event_type = 'Lock' \
+                       AND application_name = 'echodiary'",
+                )
+                .fetch_one(&probe)
+                .await
+                .expect("read pg_stat_activity");
+                waiting >= count
+            }
+        },
+    )
+    .await;
+    pool.close().await;
+}
+
+/// Sends a PATCH of `entry_id` that will wait on the test's row lock; the handle yields its
+/// status and body once it finishes.
+fn patch_in_background(
+    app: &TestApp,
+    user: &TestUser,
+    entry_id: &str,
+    title: &str,
+) -> JoinHandle<(StatusCode, Value)> {
+    let request = app
+        .as_user(user, Method::PATCH, &format!("/api/v1/entries/{entry_id}"))
+        .json(&json!({ "title": title }));
+    tokio::spawn(async move {
+        let response = request.send().await.expect("the PATCH gets an answer");
+        let status = response.status();
+        let body = response.json().await.unwrap_or(Value::Null);
+        (status, body)
+    })
+}
+
+/// An app with one user and one entry, and settings that let a locked request wait long enough.
+async fn app_with_entry(overrides: &[(&str, &str)]) -> (TestApp, TestUser, String) {
+    let mut settings = vec![
+        // The waits in these tests are ended by the test, never by a server-side timeout.
+        ("ECHODIARY__DATABASE__STATEMENT_TIMEOUT_MS", "60000"),
+        ("ECHODIARY__SERVER__REQUEST_TIMEOUT_MS", "60000"),
+    ];
+    settings.extend_from_slice(overrides);
+    let app = TestApp::spawn_with(&settings).await;
+    let user = app.user().await;
+    let entry = app
+        .entry(
+            &user,
+            &json!({"content": "held by a lock", "title": "before"}),
+        )
+        .await;
+    let id = entry["id"].as_str().expect("an entry id").to_owned();
+    (app, user, id)
+}
+
+async fn ops_metrics(app: &TestApp) -> Exposition {
+    let response = app.get_ops("/metrics").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    Exposition::parse(&response.text().await.expect("metrics text"))
+}
+
+#[tokio::test]
+async fn an_exhausted_pool_answers_503_with_retry_after_within_the_acquire_timeout() {
+    within(Duration::from_secs(60), async {
+        let (app, user, id) = app_with_entry(&[
+            ("ECHODIARY__DATABASE__MAX_CONNECTIONS", "1"),
+            ("ECHODIARY__DATABASE__MIN_CONNECTIONS", "1"),
+            ("ECHODIARY__DATABASE__ACQUIRE_TIMEOUT_MS", "300"),
+        ])
+        .await;
+        let timeouts_before = ops_metrics(&app)
+            .await
+            .value("db_pool_acquire_timeouts_total", &[])
+            .unwrap_or(0.0);
+
+        let lock = RowLock::take(&app.database_url, &id).await;
+        let patch = patch_in_background(&app, &user, &id, "after");
+        wait_for_lock_waiters(&app.database_url, 1).await;
+
+        let started = Instant::now();
+        let response = app.list_entries(&user, "").await;
+        let elapsed = started.elapsed();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        assert!(
+            retry_after.is_some_and(|secs| secs >= 1),
+            "Retry-After: {retry_after:?}"
+        );
+        assert_problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
+        assert!(
+            elapsed >= Duration::from_millis(250) && elapsed < Duration::from_secs(2),
+            "answered after {elapsed:?}, expected about the 300 ms acquire timeout"
+        );
+
+        // Nothing that does not need the database waits for it.
+        for base in [&app.base, &app.ops] {
+            let started = Instant::now();
+            let live = app
+                .client
+                .get(format!("{base}/health/live"))
+                .send()
+                .await
+                .expect("live");
+            assert_eq!(live.status(), StatusCode::OK);
+            assert!(started.elapsed() < Duration::from_secs(1), "{base}");
+        }
+        // Readiness has a connection of its own: a busy pool is not a broken database, and every
+        // replica dropping out of the load balancer at once would turn load into an outage.
+        let ready = app.get_ops("/health/ready").await;
+        assert_eq!(
+            ready.status(),
+            StatusCode::OK,
+            "readiness while the pool is exhausted"
+        );
+        let started = Instant::now();
+        let metrics = ops_metrics(&app).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "metrics were slow"
+        );
+        let timeouts_after = metrics
+            .value("db_pool_acquire_timeouts_total", &[])
+            .expect("db_pool_acquire_timeouts_total is exposed");
+        assert!(
+            timeouts_after >= timeouts_before + 1.0,
+            "{timeouts_before} -> {timeouts_after}"
+        );
+        assert!(
+            metrics
+                .value("http_server_active_requests", &[("method", "PATCH")])
+                .is_some_and(|v| v >= 1.0),
+            "the waiting PATCH is in flight"
+        );
+
+        assert!(!patch.is_finished(), "the PATCH waits for the lock");
+        lock.release().await;
+        let (status, body) = patch.await.expect("the PATCH task");
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["title"], "after");
+        assert_eq!(app.list_entries(&user, "").await.status(), StatusCode::OK);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn begin_shutdown_turns_readiness_503_at_once_and_drains_the_in_flight_request() {
+    within(Duration::from_secs(60), async {
+        let (mut app, user, id) = app_with_entry(&[
+            ("ECHODIARY__SERVER__SHUTDOWN_GRACE_MS", "2500"),
+            ("ECHODIARY__SERVER__SHUTDOWN_DRAIN_MS", "20000"),
+        ])
+        .await;
+        assert_eq!(app.get_ops("/health/ready").await.status(), StatusCode::OK);
+        let lock = RowLock::take(&app.database_url, &id).await;
+        let patch = patch_in_background(&app, &user, &id, "finished while draining");
+        wait_for_lock_waiters(&app.database_url, 1).await;
+
+        let began = Instant::now();
+        app.begin_shutdown();
+        let ops = app.ops.clone();
+        let client = app.client.clone();
+        eventually(
+            Duration::from_millis(500),
+            "readiness 503 on the ops port",
+            || {
+                let (client, ops) = (client.clone(), ops.clone());
+                async move {
+                    let response = client.get(format!("{ops}/health/ready")).send().await;
+                    response.is_ok_and(|r| r.status() == StatusCode::SERVICE_UNAVAILABLE)
+                }
+            },
+        )
+        .await;
+        assert!(app.lifecycle.is_shutting_down());
+        let ready: Value = app
+            .get("/health/ready")
+            .await
+            .json()
+            .await
+            .expect("ready JSON");
+        assert_eq!(ready["status"], "shutting_down");
+
+        // During the grace period load balancers are still catching up: requests are served.
+        assert_eq!(app.get("/health/live").await.status(), StatusCode::OK);
+        assert_eq!(app.list_entries(&user, "").await.status(), StatusCode::OK);
+        assert!(
+            began.elapsed() < Duration::from_millis(2500),
+            "the checks above ran inside the grace period"
+        );
+
+        // After it the listener closes, while the in-flight request keeps its connection.
+        let public = app.base.trim_start_matches("http://").to_owned();
+        eventually(
+            Duration::from_secs(5),
+            "the public listener refusing new connections",
+            || {
+                let public = public.clone();
+                async move { tokio::net::TcpStream::connect(&public).await.is_err() }
+            },
+        )
+        .await;
+        assert!(
+            began.elapsed() >= Duration::from_millis(2400),
+            "the listener closed before the grace period ended ({:?})",
+            began.elapsed()
+        );
+        assert!(!patch.is_finished(), "the PATCH still waits for the lock");
+
+        lock.release().await;
+        let (status, body) = patch.await.expect("the PATCH task");
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["title"], "finished while draining");
+        let server = app.server.take().expect("the server task");
+        let result = tokio::time::timeout(Duration::from_secs(10), server)
+            .await
+            .expect("the server finishes once drained")
+            .expect("the server task did not panic");
+        result.expect("run() returns Ok after a graceful shutdown");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn shutdown_gives_up_on_requests_still_running_at_the_drain_deadline() {
+    within(Duration::from_secs(60), async {
+        let (mut app, user, id) = app_with_entry(&[
+            ("ECHODIARY__SERVER__SHUTDOWN_GRACE_MS", "0"),
+            ("ECHODIARY__SERVER__SHUTDOWN_DRAIN_MS", "500"),
+        ])
+        .await;
+        let lock = RowLock::take(&app.database_url, &id).await;
+        let patch = patch_in_background(&app, &user, &id, "never");
+        wait_for_lock_waiters(&app.database_url, 1).await;
+
+        let began = Instant::now();
+        app.begin_shutdown();
+        let server = app.server.take().expect("the server task");
+        let finished = tokio::time::timeout(Duration::from_secs(15), server).await;
+        let elapsed = began.elapsed();
+        lock.release().await;
+        patch.abort();
+        finished
+            .expect("the server finishes despite the stuck request")
+            .expect("the server task did not panic")
+            .expect("run() returns Ok");
+        assert!(
+            elapsed < Duration::from_secs(3),
+            "shutdown took {elapsed:?} with a 500 ms drain deadline"
+        );
+    })
+    .await;
+}
+
+/// `(version, times recorded)` of every successfully applied migration.
+async fn applied_migrations(database_url: &str) -> Vec<(i64, i64)> {
+    let pool = sqlx_connect(database_url).await;
+    let rows: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT version, count(*) FROM _sqlx_migrations WHERE success GROUP BY version ORDER BY version",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("read _sqlx_migrations");
+    pool.close().await;
+    rows
+}
+
+pub(crate) async fn assert_schema_complete(database_url: &str) {
+    let known: Vec<i64> = echodiary::db::MIGRATOR.iter().map(|m| m.version).collect();
+    assert!(!known.is_empty(), "the binary embeds migrations");
+    let applied = applied_migrations(database_url).await;
+    let expected: Vec<(i64, i64)> = known.iter().map(|v| (*v, 1)).collect();
+    assert_eq!(applied, expected, "each migration applied exactly once");
+    let pool = sqlx_connect(database_url).await;
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables \
+         WHERE table_schema = 'public' AND table_name IN ('users', 'entries') ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("list tables");
+    pool.close().await;
+    assert_eq!(tables, ["entries", "users"]);
+}
+
+fn lazy_pool(database_url: &str) -> sqlx::PgPool {
+    let settings = echodiary::config::Settings::default();
+    echodiary::db::connect_lazy(database_url, &settings.database).expect("a pool")
+}
+
+#[tokio::test]
+async fn concurrent_migrations_apply_each_version_once_and_rerunning_changes_nothing() {
+    within(Duration::from_secs(60), async {
+        let url = fresh_database(&admin_url()).await;
+        let pools: Vec<sqlx::PgPool> = (0..4).map(|_| lazy_pool(&url)).collect();
+        let runs: Vec<_> = pools
+            .iter()
+            .map(|pool| {
+                let pool = pool.clone();
+                tokio::spawn(async move { echodiary::db::migrate(&pool).await })
+            })
+            .collect();
+        for run in runs {
+            run.await
+                .expect("the migration task")
+                .expect("every concurrent run succeeds");
+        }
+        assert_schema_complete(&url).await;
+        echodiary::db::migrate(&pools[0])
+            .await
+            .expect("a second run is a no-op");
+        assert_schema_complete(&url).await;
+        for pool in pools {
+            pool.close().await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_database_already_migrated_by_a_newer_release_still_migrates_and_is_ready() {
+    within(Duration::from_secs(60), async {
+        // A rolling deploy (or a rollback) starts this release's pods against a schema the next
+        // release has already expanded; they must come up, not crash-loop.
+        let app = TestApp::spawn().await;
+        let future_version = 99_990_101_000_000_i64;
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES ($1, 'from a newer release', true, '\\x00'::bytea, 1)",
+        )
+        .bind(future_version)
+        .execute(&app.pool)
+        .await
+        .expect("record a newer migration");
+        echodiary::db::migrate(&app.pool)
+            .await
+            .expect("migrating with a newer schema in place succeeds");
+        assert_eq!(app.get_ops("/health/ready").await.status(), StatusCode::OK);
+    })
+    .await;
+}
