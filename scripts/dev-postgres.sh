@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # A local PostgreSQL for `cargo run`, without Docker: `scripts/dev-postgres.sh start|stop|url`.
-# Data lives in .dev/postgres (git-ignored); the server listens on 127.0.0.1:${PGPORT:-5432}.
+# Data lives in ${DEV_PG_DIR:-.dev/postgres} (git-ignored); the server listens on 127.0.0.1:${PGPORT:-5432}.
 # Server binaries come from PG_BIN, or pg_ctl on PATH, or the newest /usr/lib/postgresql/*/bin.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 port=${PGPORT:-5432}
-dir=$PWD/.dev/postgres
+dir=${DEV_PG_DIR:-$PWD/.dev/postgres}
 url="postgres://postgres@127.0.0.1:$port/echodiary"
 
 bin=${PG_BIN:-}

@@ -53,3 +53,19 @@ async fn entry_ids_are_time_ordered_uuid_v7() {
     let response = app.get("/health/ready").await;
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+/// CI runs the suite once per PostgreSQL major version and names the one it expects, so a harness
+/// that silently fell back to other binaries cannot pass as a run on the production version.
+#[tokio::test]
+async fn the_server_under_test_is_the_major_version_ci_asked_for() {
+    let Ok(expected) = std::env::var("ECHODIARY_TEST_EXPECT_PG_MAJOR") else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    let version: String = sqlx::query_scalar("SHOW server_version_num")
+        .fetch_one(&app.pool)
+        .await
+        .expect("server_version_num");
+    let major = version.parse::<u32>().expect("numeric") / 10_000;
+    assert_eq!(major.to_string(), expected, "server_version_num {version}");
+}
