@@ -63,17 +63,23 @@ async fn live() -> Json<Status> {
         (status = 503, description = "Not ready", body = Status),
     ))]
 async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Status>) {
-    let status = if state.lifecycle.is_shutting_down() {
-        "shutting_down"
-    } else {
-        check_database(&state).await.0
-    };
+    let status = readiness(&state).await;
     let code = if status == "ok" {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (code, Json(Status { status }))
+}
+
+/// `ok` when this instance should get traffic, otherwise why not. Also exported as the `app_ready`
+/// gauge, so alerts see exactly what the load balancer sees.
+pub(crate) async fn readiness(state: &AppState) -> &'static str {
+    if state.lifecycle.is_shutting_down() {
+        "shutting_down"
+    } else {
+        check_database(state).await.0
+    }
 }
 
 /// Readiness with detail: database latency, build version and uptime.

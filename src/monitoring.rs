@@ -79,6 +79,10 @@ fn describe() {
         Unit::Seconds,
         "Duration of database queries by operation"
     );
+    describe_gauge!(
+        "app_ready",
+        "1 while the instance reports ready (database reachable, schema current, not shutting down)"
+    );
     describe_gauge!("app_build_info", "Always 1; labels name the running build");
     describe_counter!("auth_login_attempts_total", "Login attempts by outcome");
     describe_counter!(
@@ -160,6 +164,8 @@ fn method_label(method: &Method) -> &'static str {
 /// `GET /metrics`: gauges that describe current state are refreshed now, so a scrape never reads
 /// a stale pool or process figure.
 pub(crate) async fn render(State(state): State<AppState>) -> impl IntoResponse {
+    let ready = crate::health::readiness(&state).await == "ok";
+    metrics::gauge!("app_ready").set(if ready { 1.0 } else { 0.0 });
     let pool = state.db.pool();
     let idle = pool.num_idle() as f64;
     let size = f64::from(pool.size());

@@ -148,7 +148,7 @@ async fn readiness_is_503_while_the_database_is_stopped_and_recovers_without_a_r
         let id = entry["id"].as_str().expect("id").to_owned();
         assert_eq!(app.get_ops("/health/ready").await.status(), StatusCode::OK);
 
-        // A request caught mid-query by the shutdown is also a retryable 503.
+        // A request caught mid-query by the shutdown must not fail badly either.
         let lock = RowLock::take(&url, &id).await;
         let in_flight = tokio::spawn(
             app.as_user(&user, Method::PATCH, &format!("/api/v1/entries/{id}"))
@@ -159,7 +159,11 @@ async fn readiness_is_503_while_the_database_is_stopped_and_recovers_without_a_r
 
         blocking(&cluster, PgCluster::stop).await;
         let response = in_flight.await.expect("the PATCH task").expect("an answer");
-        assert_problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
+        // A fast shutdown terminates the lock holder and the waiter in no fixed order: the waiter
+        // either commits in between (200) or is cut off (503). Never a 500, never a hang.
+        if response.status() != StatusCode::OK {
+            assert_problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
+        }
         // The lock's connection was terminated with the server; dropping it is all that is left.
         drop(lock);
 

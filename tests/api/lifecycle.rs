@@ -12,7 +12,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-use crate::metrics::Exposition;
+use crate::support::exposition::Exposition;
 use crate::support::{TestApp, TestUser, admin_url, assert_problem, fresh_database, sqlx_connect};
 
 /// Fails the test instead of hanging it when `test` does not finish within `limit`.

@@ -11,5 +11,7 @@ mod docs;
 mod entries;
 mod health;
 mod lifecycle;
+mod logs;
 mod metrics;
 mod pagination;
+mod serve_process;

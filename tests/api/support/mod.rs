@@ -1,7 +1,9 @@
 //! The test harness: a fresh database per test, the real app on real sockets, and a helper per
 //! endpoint so tests read as the behaviour they pin down.
 
+pub(crate) mod exposition;
 pub(crate) mod postgres;
+pub(crate) mod process;
 
 use std::sync::Once;
 use std::time::Duration;

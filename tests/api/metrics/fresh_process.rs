@@ -1,0 +1,241 @@
+//! `/metrics` of a freshly started `echodiary` process, which has a recorder of its own: exact
+//! counts, only the `unmatched` series for unknown paths and verbs, and the active-requests gauge
+//! returning to zero when a client disconnects.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use super::{assert_contract, names, scrape};
+use crate::lifecycle::{RowLock, eventually, wait_for_lock_waiters, within};
+use crate::support::PASSWORD;
+use crate::support::exposition::Exposition;
+use crate::support::process::{Service, account};
+
+#[tokio::test]
+async fn a_fresh_process_exposes_the_contract_with_exact_counts() {
+    within(Duration::from_secs(90), async {
+        let service = Service::start(&[("ECHODIARY__DATABASE__MAX_CONNECTIONS", "7")]).await;
+        let metrics = scrape(&service.client, &service.ops).await;
+        // Before any traffic: the gauges describe the pool, and every counter is there at zero.
+        assert_eq!(metrics.value("db_pool_max_connections", &[]), Some(7.0));
+        assert_eq!(
+            metrics.value("app_ready", &[]),
+            Some(1.0),
+            "ready on a migrated database"
+        );
+        assert_eq!(
+            metrics.value("db_pool_acquire_timeouts_total", &[]),
+            Some(0.0)
+        );
+        for outcome in ["success", "failure", "rate_limited"] {
+            assert_eq!(
+                metrics.value("auth_login_attempts_total", &[("outcome", outcome)]),
+                Some(0.0),
+                "{outcome}"
+            );
+        }
+        for operation in ["create", "update", "delete"] {
+            assert_eq!(
+                metrics.value("diary_entries_written_total", &[("operation", operation)]),
+                Some(0.0),
+                "{operation}"
+            );
+        }
+
+        let token = account(&service, "fresh@example.com", PASSWORD).await;
+        let wrong = service
+            .client
+            .post(service.url("/api/v1/auth/login"))
+            .json(&json!({"email": "fresh@example.com", "password": "wrong password"}))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+        let mut ids = Vec::new();
+        for content in ["one", "two"] {
+            let created = service
+                .client
+                .post(service.url("/api/v1/entries"))
+                .bearer_auth(&token)
+                .json(&json!({ "content": content }))
+                .send()
+                .await
+                .expect("create");
+            assert_eq!(created.status(), StatusCode::CREATED);
+            let entry: Value = created.json().await.expect("entry");
+            ids.push(entry["id"].as_str().expect("id").to_owned());
+        }
+        let path = service.url(&format!("/api/v1/entries/{}", ids[0]));
+        let patched = service
+            .client
+            .patch(&path)
+            .bearer_auth(&token)
+            .json(&json!({"title": "t"}))
+            .send()
+            .await
+            .expect("patch");
+        assert_eq!(patched.status(), StatusCode::OK);
+        let deleted = service
+            .client
+            .delete(&path)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("delete");
+        assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+
+        let metrics = scrape(&service.client, &service.ops).await;
+        assert_contract(&metrics);
+        let exact = [
+            ("auth_login_attempts_total", "outcome", "success", 1.0),
+            ("auth_login_attempts_total", "outcome", "failure", 1.0),
+            ("auth_login_attempts_total", "outcome", "rate_limited", 0.0),
+            ("diary_entries_written_total", "operation", "create", 2.0),
+            ("diary_entries_written_total", "operation", "update", 1.0),
+            ("diary_entries_written_total", "operation", "delete", 1.0),
+        ];
+        for (name, label, value, expected) in exact {
+            assert_eq!(
+                metrics.value(name, &[(label, value)]),
+                Some(expected),
+                "{name}{{{label}={value}}}"
+            );
+        }
+        assert_eq!(
+            metrics.value(
+                "http_server_request_duration_seconds_count",
+                &[
+                    ("method", "POST"),
+                    ("route", "/api/v1/entries"),
+                    ("status", "201")
+                ]
+            ),
+            Some(2.0)
+        );
+        assert_eq!(metrics.value("db_pool_max_connections", &[]), Some(7.0));
+        let idle = metrics.value("db_pool_connections", &[("state", "idle")]);
+        let in_use = metrics.value("db_pool_connections", &[("state", "in_use")]);
+        assert!(
+            matches!((idle, in_use), (Some(i), Some(u)) if i >= 0.0 && u >= 0.0 && i + u <= 7.0),
+            "idle {idle:?}, in use {in_use:?}"
+        );
+        assert_eq!(
+            metrics.value("http_server_active_requests", &[]),
+            Some(0.0),
+            "nothing is in flight"
+        );
+        service.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_paths_and_verbs_add_only_the_unmatched_series() {
+    within(Duration::from_secs(90), async {
+        let service = Service::start(&[]).await;
+        let warm_up = service.client.get(service.url("/health/live")).send().await;
+        assert_eq!(warm_up.expect("live").status(), StatusCode::OK);
+        let before = scrape(&service.client, &service.ops).await.request_series();
+
+        let brew = Method::from_bytes(b"BREW").expect("an extension method");
+        for i in 0..100 {
+            let token = uuid::Uuid::new_v4().simple().to_string();
+            let path = match i % 4 {
+                0 => format!("/{token}"),
+                1 => format!("/api/v1/{token}"),
+                2 => format!("/api/v1/entries/{token}/{token}"),
+                _ => format!("/{token}/{i}/deeper/{token}.php"),
+            };
+            let method = if i % 10 == 0 {
+                brew.clone()
+            } else {
+                Method::GET
+            };
+            let response = service
+                .client
+                .request(method, service.url(&path))
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+        }
+
+        let metrics = scrape(&service.client, &service.ops).await;
+        let after = metrics.request_series();
+        let added: BTreeSet<String> = after.difference(&before).cloned().collect();
+        assert_eq!(
+            added,
+            names(&["GET unmatched 404", "other unmatched 404"]),
+            "series before: {before:#?}"
+        );
+        assert!(before.is_subset(&after), "no series disappeared");
+        let unmatched = |method: &str| {
+            metrics.value(
+                "http_server_request_duration_seconds_count",
+                &[("method", method), ("route", "unmatched")],
+            )
+        };
+        assert_eq!(unmatched("GET"), Some(90.0));
+        assert_eq!(unmatched("other"), Some(10.0));
+        service.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_active_requests_gauge_returns_to_zero_when_a_client_disconnects() {
+    within(Duration::from_secs(90), async {
+        let service = Service::start(&[
+            ("ECHODIARY__DATABASE__STATEMENT_TIMEOUT_MS", "60000"),
+            ("ECHODIARY__SERVER__REQUEST_TIMEOUT_MS", "60000"),
+        ])
+        .await;
+        let token = account(&service, "gauge@example.com", PASSWORD).await;
+        let created = service
+            .client
+            .post(service.url("/api/v1/entries"))
+            .bearer_auth(&token)
+            .json(&json!({"content": "locked"}))
+            .send()
+            .await
+            .expect("create");
+        let entry: Value = created.json().await.expect("entry");
+        let id = entry["id"].as_str().expect("id").to_owned();
+
+        let lock = RowLock::take(service.database_url(), &id).await;
+        let patch = tokio::spawn(
+            service
+                .client
+                .patch(service.url(&format!("/api/v1/entries/{id}")))
+                .bearer_auth(&token)
+                .json(&json!({"title": "abandoned"}))
+                .send(),
+        );
+        wait_for_lock_waiters(service.database_url(), 1).await;
+        let in_flight = |metrics: &Exposition| {
+            metrics.value("http_server_active_requests", &[("method", "PATCH")])
+        };
+        let metrics = scrape(&service.client, &service.ops).await;
+        assert_eq!(in_flight(&metrics), Some(1.0));
+
+        // The client gives up: the connection closes and the server drops the request.
+        patch.abort();
+        let _ = patch.await;
+        let (client, ops) = (service.client.clone(), service.ops.clone());
+        eventually(
+            Duration::from_secs(5),
+            "the PATCH leaving http_server_active_requests",
+            || {
+                let (client, ops) = (client.clone(), ops.clone());
+                async move { in_flight(&scrape(&client, &ops).await) == Some(0.0) }
+            },
+        )
+        .await;
+        lock.release().await;
+        service.stop().await;
+    })
+    .await;
+}

@@ -1,0 +1,278 @@
+//! The real `echodiary` binary as a child process: one-shot commands, and `serve` on free
+//! loopback ports with a client and an account to talk to it.
+//!
+//! Child processes get a cleared environment plus exactly the keys a test sets, so a developer's
+//! own `DATABASE_URL` or `RUST_LOG` cannot change what a test sees.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::{admin_url, fresh_database};
+
+const BIN: &str = env!("CARGO_BIN_EXE_echodiary");
+
+/// Long enough for the production check, and distinctive enough to search the logs for.
+pub(crate) const PRODUCTION_SECRET: &str = "prod-jwt-secret-7f3c9a1e5b2d4c6a8e0f1a2b3c4d5e6f";
+
+/// A child `echodiary` process whose stdout and stderr are collected as they arrive.
+pub(crate) struct Proc {
+    child: Child,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+    status: Option<ExitStatus>,
+}
+
+fn collect(
+    stream: Option<impl Read + Send + 'static>,
+) -> (Arc<Mutex<String>>, std::thread::JoinHandle<()>) {
+    let text = Arc::new(Mutex::new(String::new()));
+    let sink = Arc::clone(&text);
+    let reader = std::thread::spawn(move || {
+        let Some(stream) = stream else { return };
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            let mut text = sink.lock().expect("output buffer");
+            text.push_str(&line);
+            text.push('\n');
+        }
+    });
+    (text, reader)
+}
+
+impl Proc {
+    pub(crate) fn spawn(args: &[&str], env: &[(String, String)]) -> Self {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the echodiary binary");
+        let (stdout, out_reader) = collect(child.stdout.take());
+        let (stderr, err_reader) = collect(child.stderr.take());
+        Self {
+            child,
+            stdout,
+            stderr,
+            readers: vec![out_reader, err_reader],
+            status: None,
+        }
+    }
+
+    pub(crate) fn stdout(&self) -> String {
+        self.stdout.lock().expect("stdout buffer").clone()
+    }
+
+    pub(crate) fn stderr(&self) -> String {
+        self.stderr.lock().expect("stderr buffer").clone()
+    }
+
+    /// Everything the process wrote, for assertions and failure messages.
+    pub(crate) fn output(&self) -> String {
+        format!(
+            "--- stdout ---\n{}--- stderr ---\n{}",
+            self.stdout(),
+            self.stderr()
+        )
+    }
+
+    pub(crate) fn exited(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            self.status = self.child.try_wait().expect("poll the child");
+        }
+        self.status
+    }
+
+    /// SIGTERM, as an orchestrator sends it (std has no kill(2) without libc; `kill` does).
+    pub(crate) fn terminate(&self) {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM failed");
+    }
+
+    /// Waits for the exit without blocking the runtime; kills the process and fails after `limit`.
+    pub(crate) async fn wait(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = self.exited() {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("echodiary did not exit within {limit:?}\n{}", self.output());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        // The pipes are at EOF once the process is gone, so this is quick.
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        status
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.exited().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+pub(crate) fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// `base` with `overrides` applied: a key in both takes the override's value.
+pub(crate) fn merged(base: &[(&str, &str)], overrides: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut env = env(base);
+    for (key, value) in overrides {
+        env.retain(|(k, _)| k != key);
+        env.push(((*key).to_owned(), (*value).to_owned()));
+    }
+    env
+}
+
+/// Runs a short-lived command to completion.
+pub(crate) async fn run(args: &[&str], env: &[(String, String)]) -> (ExitStatus, Proc) {
+    let mut proc = Proc::spawn(args, env);
+    let status = proc.wait(Duration::from_secs(20)).await;
+    (status, proc)
+}
+
+/// `echodiary serve` started by a test, on free loopback ports.
+pub(crate) struct Service {
+    pub(crate) proc: Proc,
+    pub(crate) public: String,
+    pub(crate) ops: String,
+    pub(crate) client: reqwest::Client,
+    database_url: String,
+}
+
+impl Service {
+    /// Production mode (JSON logs, a real secret) on a fresh database that `serve` migrates itself.
+    pub(crate) async fn start(overrides: &[(&str, &str)]) -> Self {
+        let url = fresh_database(&admin_url()).await;
+        Self::start_on(&url, overrides).await
+    }
+
+    pub(crate) async fn start_on(database_url: &str, overrides: &[(&str, &str)]) -> Self {
+        let base = [
+            ("DATABASE_URL", database_url),
+            ("ECHODIARY__ENVIRONMENT", "production"),
+            ("ECHODIARY__AUTH__JWT_SECRET", PRODUCTION_SECRET),
+            // Port 0: the kernel picks free ports and the "serving" log line names them.
+            ("ECHODIARY__SERVER__ADDR", "127.0.0.1:0"),
+            ("ECHODIARY__SERVER__OPS_ADDR", "127.0.0.1:0"),
+            ("ECHODIARY__SERVER__SHUTDOWN_GRACE_MS", "0"),
+            ("ECHODIARY__SERVER__SHUTDOWN_DRAIN_MS", "5000"),
+            ("RUST_LOG", "info"),
+            ("NO_COLOR", "1"),
+        ];
+        let mut proc = Proc::spawn(&["serve"], &merged(&base, overrides));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let (public, ops) = loop {
+            if let Some(addrs) = serving_addresses(&proc.stdout()) {
+                break addrs;
+            }
+            if let Some(status) = proc.exited() {
+                panic!("echodiary serve exited early ({status})\n{}", proc.output());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "echodiary serve did not start\n{}",
+                proc.output()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        };
+        Self {
+            proc,
+            public: format!("http://{public}"),
+            ops: format!("http://{ops}"),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("an HTTP client"),
+            database_url: database_url.to_owned(),
+        }
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.public)
+    }
+
+    pub(crate) fn database_url(&self) -> &str {
+        &self.database_url
+    }
+
+    /// SIGTERM, then the exit must be clean; returns what the process wrote to stdout and stderr.
+    pub(crate) async fn stop(mut self) -> (String, String) {
+        self.proc.terminate();
+        let status = self.proc.wait(Duration::from_secs(20)).await;
+        assert!(status.success(), "exit {status}\n{}", self.proc.output());
+        (self.proc.stdout(), self.proc.stderr())
+    }
+}
+
+/// The listener addresses from the "serving" line, in the JSON or the text log format.
+fn serving_addresses(stdout: &str) -> Option<(String, String)> {
+    stdout.lines().find_map(|line| {
+        if let Ok(event) = serde_json::from_str::<Value>(line) {
+            if event["message"] == "serving" {
+                let field = |name: &str| event[name].as_str().map(str::to_owned);
+                return field("public").zip(field("ops"));
+            }
+            return None;
+        }
+        if !line.contains("serving") {
+            return None;
+        }
+        let field = |name: &str| {
+            line.split_whitespace()
+                .find_map(|word| word.strip_prefix(name))
+                .map(str::to_owned)
+        };
+        field("public=").zip(field("ops="))
+    })
+}
+
+/// Registers, logs in and returns a bearer token, against a service started by the test.
+pub(crate) async fn account(service: &Service, email: &str, password: &str) -> String {
+    let body = json!({"email": email, "password": password});
+    let registered = service
+        .client
+        .post(service.url("/api/v1/auth/register"))
+        .json(&body)
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    let login = service
+        .client
+        .post(service.url("/api/v1/auth/login"))
+        .json(&body)
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status(), StatusCode::OK);
+    let token: Value = login.json().await.expect("token JSON");
+    token["access_token"]
+        .as_str()
+        .expect("an access token")
+        .to_owned()
+}
