@@ -398,7 +398,9 @@ def main() -> int:
         binary = ROOT / "target" / "debug" / "echodiary"
 
     stack = Stack()
+    # Explicit handlers: a shell may start this in the background with SIGINT ignored.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         stack.start(binary)
         traffic = Traffic(stack.url("api"))
