@@ -20,8 +20,12 @@ const LATENCY_BUCKETS: [f64; 14] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 7.5, 10.0,
 ];
 
-/// Build identity, set at compile time by the image build (`ECHODIARY_GIT_SHA`).
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// Build identity, set at compile time by the image build (`ECHODIARY_VERSION`, `ECHODIARY_GIT_SHA`
+/// build arguments); a plain `cargo build` reports the crate version and `unknown`.
+pub const VERSION: &str = match option_env!("ECHODIARY_VERSION") {
+    Some(version) => version,
+    None => env!("CARGO_PKG_VERSION"),
+};
 pub const GIT_SHA: &str = match option_env!("ECHODIARY_GIT_SHA") {
     Some(sha) => sha,
     None => "unknown",
