@@ -49,7 +49,7 @@ pub(crate) struct RegisterRequest {
         length(min = 1, max = 100, message = "must be 1 to 100 characters"),
         custom(function = "no_nul")
     )]
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(min_length = 1, max_length = 100, pattern = "^[^\\u0000]*$")]
     display_name: Option<String>,
 }
 

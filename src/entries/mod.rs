@@ -165,7 +165,8 @@ async fn get_entry(user: AuthUser, State(db): State<Db>, PathId(id): PathId) -> 
     security(("bearer" = [])),
     params(
         ("id" = uuid::Uuid, Path, description = "Entry id"),
-        ("If-Match" = Option<String>, Header, description = "`\"<version>\"` from the ETag; the update applies only to that version"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "`\"<version>\"` from the ETag (or `*`); the update applies only to that version",
+         pattern = r#"^(\*|(W/)?"[^"]*"(\s*,\s*(W/)?"[^"]*")*)$"#),
     ),
     request_body = EntryPatch,
     responses(

@@ -3,6 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::de::{Error as _, Unexpected};
 use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::openapi::schema::{Array, ArrayBuilder, ObjectBuilder, SchemaType, Type};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use validator::{Validate, ValidationError};
@@ -44,17 +45,17 @@ pub(crate) struct NewEntry {
         length(min = 1, max = 20000, message = "must be 1 to 20000 characters"),
         custom(function = "no_nul")
     )]
-    #[schema(min_length = 1, max_length = 20000)]
+    #[schema(min_length = 1, max_length = 20000, pattern = "^[^\\u0000]*$")]
     pub(crate) content: String,
     #[validate(
         length(max = 200, message = "must be at most 200 characters"),
         custom(function = "no_nul")
     )]
-    #[schema(max_length = 200)]
+    #[schema(max_length = 200, pattern = "^[^\\u0000]*$")]
     pub(crate) title: Option<String>,
     pub(crate) mood: Option<Mood>,
     #[validate(custom(function = "valid_tags"))]
-    #[schema(max_items = 10, value_type = Option<Vec<String>>)]
+    #[schema(schema_with = tags_or_null_schema)]
     pub(crate) tags: Option<Vec<String>>,
     /// Defaults to today (UTC).
     #[serde(default, deserialize_with = "optional_date")]
@@ -65,29 +66,36 @@ pub(crate) struct NewEntry {
 /// `mood`; the other fields cannot be empty, so `null` there is a 422 naming the field.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
 pub(crate) struct EntryPatch {
     #[validate(
         length(min = 1, max = 20000, message = "must be 1 to 20000 characters"),
         custom(function = "no_nul")
     )]
     #[serde(default, deserialize_with = "non_null")]
-    #[schema(min_length = 1, max_length = 20000)]
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 20000,
+        pattern = "^[^\\u0000]*$"
+    )]
     pub(crate) content: Option<String>,
     #[validate(
         length(max = 200, message = "must be at most 200 characters"),
         custom(function = "no_nul")
     )]
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, max_length = 200)]
+    #[schema(value_type = Option<String>, max_length = 200, pattern = "^[^\\u0000]*$")]
     pub(crate) title: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Mood>)]
     pub(crate) mood: Option<Option<Mood>>,
     #[validate(custom(function = "valid_tags"))]
     #[serde(default, deserialize_with = "non_null")]
-    #[schema(max_items = 10)]
+    #[schema(schema_with = tags_schema)]
     pub(crate) tags: Option<Vec<String>>,
     #[serde(default, deserialize_with = "non_null_date")]
+    #[schema(nullable = false)]
     pub(crate) entry_date: Option<NaiveDate>,
 }
 
@@ -177,6 +185,31 @@ fn valid_tags(tags: &[String]) -> Result<(), ValidationError> {
     Ok(())
 }
 
+/// `tags` as the OpenAPI document states it: utoipa's attributes cannot say "distinct" or put
+/// length limits on array items, and schema-driven clients and fuzzers need both.
+fn tags_schema() -> Array {
+    tags_schema_of(Type::Array.into())
+}
+
+/// `tags` where `null` is accepted (it means "no tags" on create).
+fn tags_or_null_schema() -> Array {
+    tags_schema_of([Type::Array, Type::Null].into_iter().collect())
+}
+
+fn tags_schema_of(kind: SchemaType) -> Array {
+    let tag = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(32))
+        .pattern(Some("^[^\\u0000]*$"));
+    ArrayBuilder::new()
+        .schema_type(kind)
+        .items(tag)
+        .max_items(Some(10))
+        .unique_items(true)
+        .build()
+}
+
 /// Query of `GET /api/v1/entries`.
 #[derive(Debug, Deserialize, Validate, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -187,6 +220,7 @@ pub(crate) struct ListQuery {
     #[param(minimum = 1, maximum = 100, default = 20)]
     pub(crate) limit: Option<i64>,
     /// Opaque position from the previous page's `next_cursor`.
+    #[param(min_length = 1, pattern = "^[A-Za-z0-9_-]+$")]
     pub(crate) cursor: Option<String>,
     /// Earliest `entry_date` (inclusive).
     #[serde(default, deserialize_with = "optional_date")]
@@ -200,14 +234,14 @@ pub(crate) struct ListQuery {
         length(min = 1, max = 32, message = "must be 1 to 32 characters"),
         custom(function = "no_nul")
     )]
-    #[param(min_length = 1, max_length = 32)]
+    #[param(min_length = 1, max_length = 32, pattern = "^[^\\u0000]*$")]
     pub(crate) tag: Option<String>,
     /// Full-text search over title and content (web-search syntax: words, "phrases", -exclusions).
     #[validate(
         length(min = 1, max = 200, message = "must be 1 to 200 characters"),
         custom(function = "no_nul")
     )]
-    #[param(min_length = 1, max_length = 200)]
+    #[param(min_length = 1, max_length = 200, pattern = "^[^\\u0000]*$")]
     pub(crate) q: Option<String>,
 }
 
