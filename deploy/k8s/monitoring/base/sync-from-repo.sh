@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Keeps the in-cluster monitoring on the repository's one set of rules and routing:
+#   deploy/k8s/monitoring/base/sync-from-repo.sh           copy them here
+#   deploy/k8s/monitoring/base/sync-from-repo.sh --check   fail (exit 1) when a copy differs
+#
+# prometheus/rules/*.yml and alertmanager/alertmanager.yml are the sources (checked by promtool and
+# amtool, scripts/check-monitoring-config.sh). kustomize cannot read them where they are: its
+# configMapGenerator only loads files inside the kustomization's own directory (a symlink pointing
+# out is rejected as well), and ArgoCD builds with that same restriction. So this directory holds
+# byte-identical copies, and the check makes a copy that drifted fail CI.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../../../.." && pwd)
+
+# source (relative to the repository) -> copy (relative to this directory)
+pairs=(alertmanager/alertmanager.yml=alertmanager.yml)
+for rule in "$repo"/prometheus/rules/*.yml; do
+  pairs+=("prometheus/rules/${rule##*/}=rules/${rule##*/}")
+done
+
+mode=${1:-sync}
+case $mode in
+  sync | --check) ;;
+  *)
+    echo "usage: $0 [--check]" >&2
+    exit 2
+    ;;
+esac
+
+status=0
+for pair in "${pairs[@]}"; do
+  source=$repo/${pair%%=*}
+  copy=$here/${pair#*=}
+  if [[ $mode == --check ]]; then
+    if ! cmp -s "$source" "$copy"; then
+      echo "deploy/k8s/monitoring/base/${pair#*=} differs from ${pair%%=*}: run $0" >&2
+      status=1
+    fi
+  elif ! cmp -s "$source" "$copy"; then
+    cp "$source" "$copy"
+    echo "updated deploy/k8s/monitoring/base/${pair#*=}"
+  fi
+done
+# A copy whose source is gone.
+for copy in "$here"/rules/*.yml; do
+  [[ -e $copy ]] || continue
+  if [[ ! -f $repo/prometheus/rules/${copy##*/} ]]; then
+    if [[ $mode == --check ]]; then
+      echo "deploy/k8s/monitoring/base/rules/${copy##*/} has no source in prometheus/rules: run $0" >&2
+      status=1
+    else
+      rm "$copy"
+      echo "removed deploy/k8s/monitoring/base/rules/${copy##*/}"
+    fi
+  fi
+done
+[[ $mode == --check && $status == 0 ]] && echo "deploy/k8s/monitoring: rules and Alertmanager routing match the repository's"
+exit "$status"
