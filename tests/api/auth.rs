@@ -161,14 +161,7 @@ async fn a_token_signed_with_another_secret_or_expired_is_401() {
     use jsonwebtoken::{EncodingKey, Header, encode};
     let app = TestApp::spawn().await;
     let user = app.user().await;
-    let me: Value = app
-        .as_user(&user, Method::GET, "/api/v1/users/me")
-        .send()
-        .await
-        .expect("me")
-        .json()
-        .await
-        .expect("JSON");
+    let me = app.me(&user).await;
     let now = chrono::Utc::now().timestamp();
     let claims =
         |exp: i64| json!({"sub": me["id"], "iss": "echodiary", "iat": now - 7200, "exp": exp});

@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::lifecycle::{assert_schema_complete, within};
+use crate::lifecycle::assert_schema_complete;
 use crate::support::process::{Proc, env, merged, run};
+use crate::support::wait::within;
 use crate::support::{TestApp, admin_url, fresh_database};
 
 #[tokio::test]

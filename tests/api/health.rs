@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::lifecycle::{RowLock, eventually, wait_for_lock_waiters, within};
 use crate::support::postgres::PgCluster;
+use crate::support::row_lock::blocked_by_row_lock;
+use crate::support::wait::{readiness_becomes, within};
 use crate::support::{TestApp, admin_url, assert_problem, fresh_database};
 
 async fn get_json(app: &TestApp, base: &str, path: &str) -> (StatusCode, Value) {
@@ -57,14 +58,32 @@ fn assert_report_shape(report: &Value) {
     assert!(skew < 60, "the timestamp is now: {timestamp}");
 }
 
+/// `path` on the listener at `base` answers 200 `{"status": "ok"}`.
+async fn assert_status_ok(app: &TestApp, base: &str, path: &str) {
+    let (status, body) = get_json(app, base, path).await;
+    assert_eq!(status, StatusCode::OK, "{base}");
+    assert_eq!(body, json!({"status": "ok"}), "{base}");
+}
+
+/// On the listener at `base`, readiness is 503 and the report is degraded with this database
+/// status; returns the report for further checks.
+async fn assert_degraded(app: &TestApp, base: &str, database_status: &str) -> Value {
+    let (status, _) = get_json(app, base, "/health/ready").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{base}");
+    let (status, report) = get_json(app, base, "/health").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{base}");
+    assert_report_shape(&report);
+    assert_eq!(report["status"], "degraded");
+    assert_eq!(report["checks"]["database"]["status"], database_status);
+    report
+}
+
 #[tokio::test]
 async fn liveness_answers_200_ok_on_both_listeners() {
     within(Duration::from_secs(30), async {
         let app = TestApp::spawn().await;
         for base in [&app.base, &app.ops] {
-            let (status, body) = get_json(&app, base, "/health/live").await;
-            assert_eq!(status, StatusCode::OK, "{base}");
-            assert_eq!(body, json!({"status": "ok"}), "{base}");
+            assert_status_ok(&app, base, "/health/live").await;
         }
     })
     .await;
@@ -75,9 +94,7 @@ async fn readiness_and_the_health_report_are_200_on_both_listeners_once_migrated
     within(Duration::from_secs(30), async {
         let app = TestApp::spawn().await;
         for base in [&app.base, &app.ops] {
-            let (status, body) = get_json(&app, base, "/health/ready").await;
-            assert_eq!(status, StatusCode::OK, "{base}");
-            assert_eq!(body, json!({"status": "ok"}), "{base}");
+            assert_status_ok(&app, base, "/health/ready").await;
 
             let (status, report) = get_json(&app, base, "/health").await;
             assert_eq!(status, StatusCode::OK, "{base}");
@@ -100,13 +117,7 @@ async fn readiness_is_503_while_the_schema_is_behind_and_200_once_migrated() {
         let url = fresh_database(&admin_url()).await;
         let app = TestApp::spawn_on(&url, &[], false).await;
         for base in [&app.base, &app.ops] {
-            let (status, _) = get_json(&app, base, "/health/ready").await;
-            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{base}");
-            let (status, report) = get_json(&app, base, "/health").await;
-            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{base}");
-            assert_report_shape(&report);
-            assert_eq!(report["status"], "degraded");
-            assert_eq!(report["checks"]["database"]["status"], "schema_behind");
+            assert_degraded(&app, base, "schema_behind").await;
         }
         assert_eq!(app.get("/health/live").await.status(), StatusCode::OK);
 
@@ -149,13 +160,11 @@ async fn readiness_is_503_while_the_database_is_stopped_and_recovers_without_a_r
         assert_eq!(app.get_ops("/health/ready").await.status(), StatusCode::OK);
 
         // A request caught mid-query by the shutdown must not fail badly either.
-        let lock = RowLock::take(&url, &id).await;
-        let in_flight = tokio::spawn(
-            app.as_user(&user, Method::PATCH, &format!("/api/v1/entries/{id}"))
-                .json(&json!({"title": "caught by the outage"}))
-                .send(),
-        );
-        wait_for_lock_waiters(&url, 1).await;
+        let request = app
+            .as_user(&user, Method::PATCH, &format!("/api/v1/entries/{id}"))
+            .json(&json!({"title": "caught by the outage"}));
+        let (lock, in_flight) =
+            blocked_by_row_lock(&url, &id, async move { request.send().await }).await;
 
         blocking(&cluster, PgCluster::stop).await;
         let response = in_flight.await.expect("the PATCH task").expect("an answer");
@@ -174,13 +183,7 @@ async fn readiness_is_503_while_the_database_is_stopped_and_recovers_without_a_r
             // Anything that touched the pool would take the 1 s health or 2 s acquire timeout.
             assert!(started.elapsed() < Duration::from_secs(1), "{base}");
 
-            let (status, _) = get_json(&app, base, "/health/ready").await;
-            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{base}");
-            let (status, report) = get_json(&app, base, "/health").await;
-            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{base}");
-            assert_report_shape(&report);
-            assert_eq!(report["status"], "degraded");
-            assert_eq!(report["checks"]["database"]["status"], "unreachable");
+            let report = assert_degraded(&app, base, "unreachable").await;
             assert!(report["checks"]["database"]["latency_ms"].is_null());
         }
 
@@ -220,14 +223,13 @@ async fn readiness_is_503_while_the_database_is_stopped_and_recovers_without_a_r
         );
 
         blocking(&cluster, PgCluster::restart).await;
-        let (client, ops) = (app.client.clone(), app.ops.clone());
-        eventually(Duration::from_secs(30), "readiness back to 200", || {
-            let (client, ops) = (client.clone(), ops.clone());
-            async move {
-                let response = client.get(format!("{ops}/health/ready")).send().await;
-                response.is_ok_and(|r| r.status() == StatusCode::OK)
-            }
-        })
+        readiness_becomes(
+            &app.client,
+            &app.ops,
+            StatusCode::OK,
+            Duration::from_secs(30),
+            "readiness back to 200",
+        )
         .await;
         let response = app.as_user(&user, Method::GET, &entry_path).send().await;
         let response = response.expect("get after recovery");

@@ -1,11 +1,9 @@
 //! In-process lifecycle: pool exhaustion, graceful shutdown and its deadlines, migrations.
 //!
-//! A request that must stay in flight is made deterministic with a row lock: the test holds
-//! `SELECT ... FOR UPDATE` on an entry through its own connection, so a PATCH of that entry waits
-//! inside PostgreSQL while holding one of the service's pooled connections, for exactly as long
-//! as the test wants.
+//! A request that must stay in flight is made deterministic with a row lock
+//! (`support::row_lock`): a PATCH of the locked entry waits inside PostgreSQL while holding one of
+//! the service's pooled connections, for exactly as long as the test wants.
 
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
@@ -13,103 +11,28 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 use crate::support::exposition::Exposition;
+use crate::support::row_lock::{RowLock, blocked_by_row_lock};
+use crate::support::wait::{listener_closes, readiness_becomes, within};
 use crate::support::{TestApp, TestUser, admin_url, assert_problem, fresh_database, sqlx_connect};
 
-/// Fails the test instead of hanging it when `test` does not finish within `limit`.
-pub(crate) async fn within<T>(limit: Duration, test: impl Future<Output = T>) -> T {
-    tokio::time::timeout(limit, test)
-        .await
-        .unwrap_or_else(|_| panic!("the test did not finish within {limit:?}"))
-}
-
-/// Polls `check` every 25 ms until it holds, failing with `what` after `limit`.
-pub(crate) async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if check().await {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not happen within {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
-/// A row lock the test holds on one entry until it lets go.
-pub(crate) struct RowLock {
-    tx: sqlx::Transaction<'static, sqlx::Postgres>,
-    pool: sqlx::PgPool,
-}
-
-impl RowLock {
-    pub(crate) async fn take(database_url: &str, entry_id: &str) -> Self {
-        let pool = sqlx_connect(database_url).await;
-        let mut tx = pool.begin().await.expect("begin the locking transaction");
-        let locked = sqlx::query("SELECT id FROM entries WHERE id = $1::uuid FOR UPDATE")
-            .bind(entry_id)
-            .execute(&mut *tx)
-            .await
-            .expect("lock the entry row");
-        assert_eq!(locked.rows_affected(), 1, "the entry to lock exists");
-        Self { tx, pool }
-    }
-
-    pub(crate) async fn release(self) {
-        self.tx.rollback().await.expect("release the row lock");
-        self.pool.close().await;
-    }
-}
-
-/// Waits until `count` sessions of the service wait on a lock in this database, which proves the
-/// request under test reached PostgreSQL and now holds a pooled connection while it waits.
-pub(crate) async fn wait_for_lock_waiters(database_url: &str, count: i64) {
-    let pool = sqlx_connect(database_url).await;
-    let probe = pool.clone();
-    eventually(
-        Duration::from_secs(10),
-        "a request waiting on the row lock",
-        move || {
-            let probe = probe.clone();
-            async move {
-                let waiting: i64 = sqlx::query_scalar(
-                    "SELECT count(*) FROM pg_stat_activity \
-                     WHERE datname = current_database() AND wait_event_type = 'Lock' \
-                       AND application_name = 'echodiary'",
-                )
-                .fetch_one(&probe)
-                .await
-                .expect("read pg_stat_activity");
-                waiting >= count
-            }
-        },
-    )
-    .await;
-    pool.close().await;
-}
-
-/// Sends a PATCH of `entry_id` that will wait on the test's row lock; the handle yields its
-/// status and body once it finishes.
-fn patch_in_background(
+/// Locks `entry_id` and sends a PATCH of it that waits on the lock; the handle yields its status
+/// and body once it finishes.
+async fn blocked_patch(
     app: &TestApp,
     user: &TestUser,
     entry_id: &str,
     title: &str,
-) -> JoinHandle<(StatusCode, Value)> {
+) -> (RowLock, JoinHandle<(StatusCode, Value)>) {
     let request = app
         .as_user(user, Method::PATCH, &format!("/api/v1/entries/{entry_id}"))
         .json(&json!({ "title": title }));
-    tokio::spawn(async move {
+    blocked_by_row_lock(&app.database_url, entry_id, async move {
         let response = request.send().await.expect("the PATCH gets an answer");
         let status = response.status();
         let body = response.json().await.unwrap_or(Value::Null);
         (status, body)
     })
+    .await
 }
 
 /// An app with one user and one entry, and settings that let a locked request wait long enough.
@@ -152,9 +75,7 @@ async fn an_exhausted_pool_answers_503_with_retry_after_within_the_acquire_timeo
             .value("db_pool_acquire_timeouts_total", &[])
             .unwrap_or(0.0);
 
-        let lock = RowLock::take(&app.database_url, &id).await;
-        let patch = patch_in_background(&app, &user, &id, "after");
-        wait_for_lock_waiters(&app.database_url, 1).await;
+        let (lock, patch) = blocked_patch(&app, &user, &id, "after").await;
 
         let started = Instant::now();
         let response = app.list_entries(&user, "").await;
@@ -233,24 +154,16 @@ async fn begin_shutdown_turns_readiness_503_at_once_and_drains_the_in_flight_req
         ])
         .await;
         assert_eq!(app.get_ops("/health/ready").await.status(), StatusCode::OK);
-        let lock = RowLock::take(&app.database_url, &id).await;
-        let patch = patch_in_background(&app, &user, &id, "finished while draining");
-        wait_for_lock_waiters(&app.database_url, 1).await;
+        let (lock, patch) = blocked_patch(&app, &user, &id, "finished while draining").await;
 
         let began = Instant::now();
         app.begin_shutdown();
-        let ops = app.ops.clone();
-        let client = app.client.clone();
-        eventually(
+        readiness_becomes(
+            &app.client,
+            &app.ops,
+            StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_millis(500),
             "readiness 503 on the ops port",
-            || {
-                let (client, ops) = (client.clone(), ops.clone());
-                async move {
-                    let response = client.get(format!("{ops}/health/ready")).send().await;
-                    response.is_ok_and(|r| r.status() == StatusCode::SERVICE_UNAVAILABLE)
-                }
-            },
         )
         .await;
         assert!(app.lifecycle.is_shutting_down());
@@ -271,14 +184,10 @@ async fn begin_shutdown_turns_readiness_503_at_once_and_drains_the_in_flight_req
         );
 
         // After it the listener closes, while the in-flight request keeps its connection.
-        let public = app.base.trim_start_matches("http://").to_owned();
-        eventually(
+        listener_closes(
+            &app.base,
             Duration::from_secs(5),
             "the public listener refusing new connections",
-            || {
-                let public = public.clone();
-                async move { tokio::net::TcpStream::connect(&public).await.is_err() }
-            },
         )
         .await;
         assert!(
@@ -310,9 +219,7 @@ async fn shutdown_gives_up_on_requests_still_running_at_the_drain_deadline() {
             ("ECHODIARY__SERVER__SHUTDOWN_DRAIN_MS", "500"),
         ])
         .await;
-        let lock = RowLock::take(&app.database_url, &id).await;
-        let patch = patch_in_background(&app, &user, &id, "never");
-        wait_for_lock_waiters(&app.database_url, 1).await;
+        let (lock, patch) = blocked_patch(&app, &user, &id, "never").await;
 
         let began = Instant::now();
         app.begin_shutdown();

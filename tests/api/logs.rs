@@ -6,8 +6,8 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::lifecycle::within;
 use crate::support::process::{PRODUCTION_SECRET, Service, account};
+use crate::support::wait::within;
 use crate::support::{admin_url, fresh_database};
 
 #[tokio::test]

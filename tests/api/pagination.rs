@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::entries::{delete_entry, ids};
@@ -74,18 +74,6 @@ fn assert_strictly_newest_first(items: &[Value]) {
     }
 }
 
-async fn user_id(app: &TestApp, user: &TestUser) -> uuid::Uuid {
-    let me: Value = app
-        .as_user(user, Method::GET, "/api/v1/users/me")
-        .send()
-        .await
-        .expect("me")
-        .json()
-        .await
-        .expect("JSON");
-    uuid::Uuid::parse_str(me["id"].as_str().expect("an id")).expect("a UUID")
-}
-
 /// Inserts an entry with a random (v4) id straight into the table, so ties on `entry_date` are
 /// not ordered the way they were created, as they would not be after an import.
 async fn insert_with_random_id(app: &TestApp, owner: uuid::Uuid, date: &str) -> String {
@@ -154,7 +142,7 @@ async fn a_limit_outside_1_to_100_or_not_an_integer_is_422_naming_limit() {
 async fn entries_come_newest_entry_date_first_with_the_id_breaking_ties() {
     let app = TestApp::spawn().await;
     let user = app.user().await;
-    let owner = user_id(&app, &user).await;
+    let owner = app.user_id(&user).await;
     let mut expected = Vec::new();
     for date in [
         "2026-03-02",
@@ -240,7 +228,7 @@ async fn an_invalid_cursor_is_422_naming_cursor() {
 async fn walking_all_pages_while_entries_are_inserted_visits_every_existing_entry_exactly_once() {
     let app = TestApp::spawn().await;
     let user = app.user().await;
-    let owner = user_id(&app, &user).await;
+    let owner = app.user_id(&user).await;
     let dates: Vec<String> = (1..=8).map(|d| format!("2026-01-{d:02}")).collect();
     let mut existing = BTreeSet::new();
     // Four entries a day, one of them with a random id, so page boundaries (3 a page) fall

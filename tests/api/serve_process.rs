@@ -5,10 +5,10 @@
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::lifecycle::{RowLock, eventually, wait_for_lock_waiters, within};
 use crate::support::process::{Service, account};
+use crate::support::wait::{listener_closes, readiness_becomes, within};
 
 #[tokio::test]
 async fn serve_drains_the_in_flight_request_and_exits_0_after_sigterm() {
@@ -22,49 +22,24 @@ async fn serve_drains_the_in_flight_request_and_exits_0_after_sigterm() {
         .await;
         let mut service = service;
         let token = account(&service, "sigterm@example.com", "sigterm password").await;
-        let created = service
-            .client
-            .post(service.url("/api/v1/entries"))
-            .bearer_auth(&token)
-            .json(&json!({"content": "in flight during a deploy"}))
-            .send()
-            .await
-            .expect("create");
-        assert_eq!(created.status(), StatusCode::CREATED);
-        let entry: Value = created.json().await.expect("entry");
-        let id = entry["id"].as_str().expect("id").to_owned();
-        let ready = service
-            .client
-            .get(format!("{}/health/ready", service.ops))
-            .send()
-            .await
-            .expect("ready");
+        let id = service
+            .create_entry(&token, "in flight during a deploy")
+            .await;
+        let ready = service.get_ops("/health/ready").await;
         assert_eq!(ready.status(), StatusCode::OK);
 
-        let lock = RowLock::take(service.database_url(), &id).await;
-        let patch = tokio::spawn(
-            service
-                .client
-                .patch(service.url(&format!("/api/v1/entries/{id}")))
-                .bearer_auth(&token)
-                .json(&json!({"title": "survived the deploy"}))
-                .send(),
-        );
-        wait_for_lock_waiters(service.database_url(), 1).await;
+        let (lock, patch) = service
+            .blocked_patch(&token, &id, "survived the deploy")
+            .await;
 
         let signalled = Instant::now();
         service.proc.terminate();
-        let (client, ops) = (service.client.clone(), service.ops.clone());
-        eventually(
+        readiness_becomes(
+            &service.client,
+            &service.ops,
+            StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(1),
             "readiness 503 after SIGTERM",
-            || {
-                let (client, ops) = (client.clone(), ops.clone());
-                async move {
-                    let response = client.get(format!("{ops}/health/ready")).send().await;
-                    response.is_ok_and(|r| r.status() == StatusCode::SERVICE_UNAVAILABLE)
-                }
-            },
         )
         .await;
         let live = service.client.get(service.url("/health/live")).send().await;
@@ -74,14 +49,10 @@ async fn serve_drains_the_in_flight_request_and_exits_0_after_sigterm() {
             "still in grace"
         );
 
-        let public = service.public.trim_start_matches("http://").to_owned();
-        eventually(
+        listener_closes(
+            &service.public,
             Duration::from_secs(5),
             "the public listener closing after the grace period",
-            || {
-                let public = public.clone();
-                async move { tokio::net::TcpStream::connect(&public).await.is_err() }
-            },
         )
         .await;
         assert!(!patch.is_finished(), "the PATCH still waits for the lock");
@@ -118,26 +89,8 @@ async fn serve_exits_by_the_drain_deadline_even_when_a_request_is_stuck() {
         ])
         .await;
         let token = account(&service, "stuck@example.com", "stuck password").await;
-        let created = service
-            .client
-            .post(service.url("/api/v1/entries"))
-            .bearer_auth(&token)
-            .json(&json!({"content": "never finishes"}))
-            .send()
-            .await
-            .expect("create");
-        let entry: Value = created.json().await.expect("entry");
-        let id = entry["id"].as_str().expect("id").to_owned();
-        let lock = RowLock::take(service.database_url(), &id).await;
-        let patch = tokio::spawn(
-            service
-                .client
-                .patch(service.url(&format!("/api/v1/entries/{id}")))
-                .bearer_auth(&token)
-                .json(&json!({"title": "cut"}))
-                .send(),
-        );
-        wait_for_lock_waiters(service.database_url(), 1).await;
+        let id = service.create_entry(&token, "never finishes").await;
+        let (lock, patch) = service.blocked_patch(&token, &id, "cut").await;
 
         let signalled = Instant::now();
         service.proc.terminate();
@@ -180,21 +133,13 @@ async fn serve_without_migrate_on_start_comes_up_live_but_not_ready_while_the_da
         .await;
         let live = service.client.get(service.url("/health/live")).send().await;
         assert_eq!(live.expect("live").status(), StatusCode::OK);
-        let ready = service
-            .client
-            .get(format!("{}/health/ready", service.ops))
-            .send()
-            .await
-            .expect("ready");
+        let ready = service.get_ops("/health/ready").await;
         assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
         // Alerts read readiness from the scrape: it must say what the probe says.
         let scrape = crate::support::exposition::Exposition::parse(
             &service
-                .client
-                .get(format!("{}/metrics", service.ops))
-                .send()
+                .get_ops("/metrics")
                 .await
-                .expect("metrics")
                 .text()
                 .await
                 .expect("exposition text"),

@@ -5,7 +5,7 @@ use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 
 use super::{an_entry, send_raw};
-use crate::support::TestApp;
+use crate::support::{TestApp, content_type};
 
 /// Sweeps many kinds of broken input: whatever the exact status, it is a 4xx with a problem body.
 #[tokio::test]
@@ -47,12 +47,7 @@ async fn no_malformed_request_ever_gets_a_5xx() {
     let mut check = async |response: Response, case: &str| {
         let status = response.status();
         assert!(status.is_client_error(), "{case}: {status}");
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
+        let content_type = content_type(&response);
         assert_eq!(content_type, "application/problem+json", "{case}: {status}");
         let problem: Value = response.json().await.expect("problem JSON");
         assert_eq!(problem["status"], status.as_u16(), "{case}");

@@ -1,8 +1,8 @@
 //! Listing filters and full-text search: `from`/`to`, `mood`, `tag`, `q` with English stemming
 //! and web-search syntax, and that `q` is served by the GIN index.
 
-use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use reqwest::StatusCode;
+use serde_json::json;
 
 use super::{id_of, listed_ids, patch_entry};
 use crate::support::TestApp;
@@ -189,15 +189,7 @@ async fn q_reflects_edits_to_title_and_content() {
 async fn search_is_served_by_the_gin_index_on_a_realistically_sized_table() {
     let app = TestApp::spawn().await;
     let user = app.user().await;
-    let me: Value = app
-        .as_user(&user, Method::GET, "/api/v1/users/me")
-        .send()
-        .await
-        .expect("me")
-        .json()
-        .await
-        .expect("JSON");
-    let user_id = uuid::Uuid::parse_str(me["id"].as_str().expect("an id")).expect("a UUID");
+    let user_id = app.user_id(&user).await;
     sqlx::query(
         "INSERT INTO entries (id, user_id, content, entry_date)
          SELECT gen_random_uuid(), $1, 'an ordinary day, number ' || g, date '2020-01-01' + g % 1500

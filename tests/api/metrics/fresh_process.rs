@@ -6,13 +6,13 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{assert_contract, names, scrape};
-use crate::lifecycle::{RowLock, eventually, wait_for_lock_waiters, within};
 use crate::support::PASSWORD;
 use crate::support::exposition::Exposition;
 use crate::support::process::{Service, account};
+use crate::support::wait::{eventually, within};
 
 #[tokio::test]
 async fn a_fresh_process_exposes_the_contract_with_exact_counts() {
@@ -56,17 +56,7 @@ async fn a_fresh_process_exposes_the_contract_with_exact_counts() {
         assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
         let mut ids = Vec::new();
         for content in ["one", "two"] {
-            let created = service
-                .client
-                .post(service.url("/api/v1/entries"))
-                .bearer_auth(&token)
-                .json(&json!({ "content": content }))
-                .send()
-                .await
-                .expect("create");
-            assert_eq!(created.status(), StatusCode::CREATED);
-            let entry: Value = created.json().await.expect("entry");
-            ids.push(entry["id"].as_str().expect("id").to_owned());
+            ids.push(service.create_entry(&token, content).await);
         }
         let path = service.url(&format!("/api/v1/entries/{}", ids[0]));
         let patched = service
@@ -194,27 +184,9 @@ async fn the_active_requests_gauge_returns_to_zero_when_a_client_disconnects() {
         ])
         .await;
         let token = account(&service, "gauge@example.com", PASSWORD).await;
-        let created = service
-            .client
-            .post(service.url("/api/v1/entries"))
-            .bearer_auth(&token)
-            .json(&json!({"content": "locked"}))
-            .send()
-            .await
-            .expect("create");
-        let entry: Value = created.json().await.expect("entry");
-        let id = entry["id"].as_str().expect("id").to_owned();
+        let id = service.create_entry(&token, "locked").await;
 
-        let lock = RowLock::take(service.database_url(), &id).await;
-        let patch = tokio::spawn(
-            service
-                .client
-                .patch(service.url(&format!("/api/v1/entries/{id}")))
-                .bearer_auth(&token)
-                .json(&json!({"title": "abandoned"}))
-                .send(),
-        );
-        wait_for_lock_waiters(service.database_url(), 1).await;
+        let (lock, patch) = service.blocked_patch(&token, &id, "abandoned").await;
         let in_flight = |metrics: &Exposition| {
             metrics.value("http_server_active_requests", &[("method", "PATCH")])
         };

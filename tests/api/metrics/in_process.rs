@@ -8,9 +8,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use super::{assert_contract, scrape};
-use crate::lifecycle::within;
 use crate::support::exposition::Exposition;
-use crate::support::{PASSWORD, TestApp, assert_problem};
+use crate::support::wait::within;
+use crate::support::{PASSWORD, TestApp, assert_problem, content_type};
 
 #[tokio::test]
 async fn metrics_are_served_on_the_ops_port_and_not_on_the_public_one() {
@@ -18,12 +18,7 @@ async fn metrics_are_served_on_the_ops_port_and_not_on_the_public_one() {
         let app = TestApp::spawn().await;
         let response = app.get_ops("/metrics").await;
         assert_eq!(response.status(), StatusCode::OK);
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
+        let content_type = content_type(&response);
         assert!(content_type.starts_with("text/plain"), "{content_type}");
         let metrics = Exposition::parse(&response.text().await.expect("text"));
         assert!(metrics.value("app_build_info", &[]).is_some());

@@ -4,6 +4,8 @@
 pub(crate) mod exposition;
 pub(crate) mod postgres;
 pub(crate) mod process;
+pub(crate) mod row_lock;
+pub(crate) mod wait;
 
 use std::sync::Once;
 use std::time::Duration;
@@ -230,6 +232,23 @@ impl TestApp {
         response.json().await.expect("entry JSON")
     }
 
+    /// `GET /api/v1/users/me` as `user`, which must answer with JSON.
+    pub(crate) async fn me(&self, user: &TestUser) -> Value {
+        self.as_user(user, Method::GET, "/api/v1/users/me")
+            .send()
+            .await
+            .expect("me")
+            .json()
+            .await
+            .expect("JSON")
+    }
+
+    /// The id of `user`'s account, from `/api/v1/users/me`.
+    pub(crate) async fn user_id(&self, user: &TestUser) -> uuid::Uuid {
+        let me = self.me(user).await;
+        uuid::Uuid::parse_str(me["id"].as_str().expect("an id")).expect("a UUID")
+    }
+
     pub(crate) async fn list_entries(&self, user: &TestUser, query: &str) -> Response {
         self.as_user(user, Method::GET, &format!("/api/v1/entries{query}"))
             .send()
@@ -249,15 +268,20 @@ pub(crate) struct TestUser {
     pub(crate) token: String,
 }
 
-/// Asserts a problem+json answer with this status, returning the body for further checks.
-pub(crate) async fn assert_problem(response: Response, status: StatusCode) -> Value {
-    assert_eq!(response.status(), status, "status");
-    let content_type = response
+/// The response's `Content-Type`, or an empty string when it has none that reads as text.
+pub(crate) fn content_type(response: &Response) -> String {
+    response
         .headers()
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
-        .to_owned();
+        .to_owned()
+}
+
+/// Asserts a problem+json answer with this status, returning the body for further checks.
+pub(crate) async fn assert_problem(response: Response, status: StatusCode) -> Value {
+    assert_eq!(response.status(), status, "status");
+    let content_type = content_type(&response);
     assert_eq!(content_type, "application/problem+json", "content type");
     let body: Value = response.json().await.expect("problem JSON");
     assert_eq!(body["status"], status.as_u16(), "status in body");

@@ -9,9 +9,11 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use reqwest::StatusCode;
+use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
+use tokio::task::JoinHandle;
 
+use crate::support::row_lock::{RowLock, blocked_by_row_lock};
 use crate::support::{admin_url, fresh_database};
 
 const BIN: &str = env!("CARGO_BIN_EXE_echodiary");
@@ -218,6 +220,48 @@ impl Service {
 
     pub(crate) fn database_url(&self) -> &str {
         &self.database_url
+    }
+
+    pub(crate) async fn get_ops(&self, path: &str) -> Response {
+        self.client
+            .get(format!("{}{path}", self.ops))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path} on the ops port: {e}"))
+    }
+
+    /// Creates an entry with this `content` as the holder of `token`; returns its id.
+    pub(crate) async fn create_entry(&self, token: &str, content: &str) -> String {
+        let created = self
+            .client
+            .post(self.url("/api/v1/entries"))
+            .bearer_auth(token)
+            .json(&json!({ "content": content }))
+            .send()
+            .await
+            .expect("create");
+        assert_eq!(created.status(), StatusCode::CREATED);
+        let entry: Value = created.json().await.expect("entry");
+        entry["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Locks `entry_id` and sends a PATCH of its title that waits on the lock: the lock to
+    /// release, and the request's task.
+    pub(crate) async fn blocked_patch(
+        &self,
+        token: &str,
+        entry_id: &str,
+        title: &str,
+    ) -> (RowLock, JoinHandle<reqwest::Result<Response>>) {
+        let request = self
+            .client
+            .patch(self.url(&format!("/api/v1/entries/{entry_id}")))
+            .bearer_auth(token)
+            .json(&json!({ "title": title }));
+        blocked_by_row_lock(self.database_url(), entry_id, async move {
+            request.send().await
+        })
+        .await
     }
 
     /// SIGTERM, then the exit must be clean; returns what the process wrote to stdout and stderr.
