@@ -8,6 +8,7 @@ mod bad_input;
 mod cli;
 mod database;
 mod docs;
+mod drills;
 mod entries;
 mod health;
 mod lifecycle;
