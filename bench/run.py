@@ -1,0 +1,509 @@
+#!/usr/bin/env python3
+"""EchoDiary benchmark: one command, everything on 127.0.0.1, everything stops by itself.
+
+    bench/run.py                         build, start, seed, measure, write bench/results/latest.{json,md}
+    bench/run.py --duration 5 --connections 32   shorter / lighter run
+
+Steps: `cargo build --release`; a throwaway PostgreSQL (scripts/dev-postgres.sh in a temp dir,
+max_connections=64); `echodiary migrate`; `echodiary serve` with MIGRATE_ON_START=false, timing the
+first 200 from /health/ready on the ops port (polled every 2 ms); idle RSS after 2 s; 50 users x 200
+entries seeded through the public API; wrk scenarios (bench/scenario.lua) at fixed duration and
+concurrency; pgbench with the get-by-id SELECT at the pool's connection count as the ceiling.
+See bench/README.md for what each number means and the targets of issue 6.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+RESULTS = BENCH / "results"
+LUA = BENCH / "scenario.lua"
+BINARY = ROOT / "target" / "release" / "echodiary"
+PG_MAX_CONNECTIONS = 64
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+SCENARIOS = (  # (name, wrk scenario argument, description)
+    ("ready", "ready", "GET /health/ready"),
+    ("get", "get", "GET /api/v1/entries/{id} (random own entry)"),
+    ("list", "list", "GET /api/v1/entries (first page)"),
+    ("create", "create", "POST /api/v1/entries"),
+    ("mix", "mix", "80% get / 15% list / 5% create"),
+)
+# The SELECT the get-by-id route runs (src/entries/db.rs), with its two parameters looked up by a
+# random row number in a helper table filled from the seeded data (one statement, one round trip).
+PGBENCH_SCRIPT = """\\set r random(1, {rows})
+SELECT e.id, e.title, e.content, e.mood, e.tags, e.entry_date, e.created_at, e.updated_at, e.version
+  FROM entries e JOIN bench_ids b ON e.id = b.id AND e.user_id = b.user_id
+ WHERE b.n = :r;
+"""
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def find_pg_bin() -> Path:
+    """The newest /usr/lib/postgresql/*/bin holding pgbench (the PATH entry may be a wrapper)."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pgbench"),
+                   key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0)
+    if not found:
+        raise SystemExit("pgbench not found under /usr/lib/postgresql (apt-get install postgresql)")
+    return found[-1].parent
+
+
+def proc_status(pid: int, key: str) -> int:
+    """A /proc/<pid>/status field in bytes (VmRSS, VmHWM)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
+    raise KeyError(key)
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of the process (all threads), in seconds."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def postgres_cpu_seconds(data_dir: Path) -> float:
+    """utime + stime of the postmaster and its live children (backends, background workers)."""
+    try:
+        postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2:].split()
+        if int(stat.parent.name) == postmaster or int(fields[1]) == postmaster:
+            total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return total
+
+
+class Client:
+    """A keep-alive HTTP/1.1 client for one thread."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def call(self, method: str, path: str, body=None, token: str | None = None) -> tuple[int, object]:
+        headers = {}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        for attempt in (1, 2):
+            try:
+                self.conn.request(method, path, body=data, headers=headers)
+                response = self.conn.getresponse()
+                raw = response.read()
+                break
+            except (http.client.HTTPException, OSError):
+                self.conn.close()
+                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+                if attempt == 2:
+                    raise
+        try:
+            return response.status, json.loads(raw)
+        except ValueError:
+            return response.status, raw.decode(errors="replace")
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.work = Path(tempfile.mkdtemp(prefix="echodiary-bench-"))
+        self.work.chmod(0o755)  # PostgreSQL runs as the postgres user when this runs as root
+        self.pg_port = free_port()
+        self.api_port = free_port()
+        self.ops_port = free_port()
+        self.pg_env = dict(os.environ, DEV_PG_DIR=str(self.work / "postgres"), PGPORT=str(self.pg_port))
+        self.pg_bin = find_pg_bin()
+        self.database_url = ""
+        self.service: subprocess.Popen | None = None
+        self.children: list[subprocess.Popen] = []
+        self.peak_rss_polled = 0
+        self.sampling = threading.Event()
+        self.service_log = RESULTS / "service.log"
+
+    # ---- processes -------------------------------------------------------------------------
+    def postgres(self, action: str) -> str:
+        result = subprocess.run(["bash", str(ROOT / "scripts" / "dev-postgres.sh"), action],
+                                env=self.pg_env, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise SystemExit(f"PostgreSQL {action} failed: {result.stderr.strip()}")
+        return result.stdout.strip()
+
+    def psql(self, sql: str) -> str:
+        result = subprocess.run(
+            [str(self.pg_bin / "psql"), "-h", "127.0.0.1", "-p", str(self.pg_port), "-U", "postgres",
+             "-d", "echodiary", "-v", "ON_ERROR_STOP=1", "-tAc", sql],
+            capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise SystemExit(f"psql failed: {result.stderr.strip()}")
+        return result.stdout.strip()
+
+    def service_env(self) -> dict:
+        return dict(
+            os.environ,
+            DATABASE_URL=self.database_url,
+            ECHODIARY__SERVER__ADDR=f"127.0.0.1:{self.api_port}",
+            ECHODIARY__SERVER__OPS_ADDR=f"127.0.0.1:{self.ops_port}",
+            ECHODIARY__SERVER__SHUTDOWN_GRACE_MS="0",
+            ECHODIARY__SERVER__SHUTDOWN_DRAIN_MS="5000",
+            ECHODIARY__DATABASE__MIGRATE_ON_START="false",
+            ECHODIARY__DATABASE__MAX_CONNECTIONS=str(self.args.pool),
+            RUST_LOG=os.environ.get("RUST_LOG", "info"),
+        )
+
+    def start_postgres(self) -> None:
+        log(f"scratch directory {self.work}; PostgreSQL on 127.0.0.1:{self.pg_port}")
+        self.database_url = self.postgres("start").split("=", 1)[1]
+        self.psql(f"ALTER SYSTEM SET max_connections = {PG_MAX_CONNECTIONS}")
+        self.postgres("stop")
+        self.postgres("start")
+        log(f"max_connections = {self.psql('SHOW max_connections')}")
+
+    def migrate(self) -> None:
+        result = subprocess.run([str(BINARY), "migrate"], env=self.service_env(), capture_output=True,
+                                text=True, check=False, timeout=120)
+        if result.returncode != 0:
+            raise SystemExit(f"echodiary migrate failed:\n{result.stdout}{result.stderr}")
+
+    def start_service(self) -> float:
+        """Spawns `echodiary serve`; returns ms from spawn to the first 200 of /health/ready."""
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        log_file = open(self.service_log, "wb")  # noqa: SIM115 (closed when this process exits)
+        started = time.perf_counter()
+        self.service = subprocess.Popen([str(BINARY), "serve"], stdout=log_file, stderr=subprocess.STDOUT,
+                                        env=self.service_env(), cwd=self.work, start_new_session=True)
+        deadline = started + 30
+        request = b"GET /health/ready HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        while time.perf_counter() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.ops_port), timeout=1) as sock:
+                    sock.sendall(request)
+                    head = sock.recv(64)
+                    if head.startswith(b"HTTP/1.1 200"):
+                        return (time.perf_counter() - started) * 1000
+            except OSError:
+                pass
+            if self.service.poll() is not None:
+                raise SystemExit(f"echodiary serve exited with {self.service.returncode}; see {self.service_log}")
+            time.sleep(0.002)
+        raise SystemExit("echodiary serve did not become ready within 30 s")
+
+    def sample_rss(self) -> None:
+        pid = self.service.pid
+        while not self.sampling.is_set():
+            try:
+                self.peak_rss_polled = max(self.peak_rss_polled, proc_status(pid, "VmRSS"))
+            except (OSError, KeyError):
+                return
+            self.sampling.wait(0.05)
+
+    def stop(self) -> None:
+        self.sampling.set()
+        for proc in [*self.children, self.service]:
+            if proc is not None and proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        for proc in [*self.children, self.service]:
+            if proc is None:
+                continue
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        if (self.work / "postgres" / "data" / "postmaster.pid").exists():
+            try:
+                self.postgres("stop")
+            except SystemExit as error:  # already stopping (Ctrl-C reaches it too)
+                log(str(error))
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    # ---- seeding ---------------------------------------------------------------------------
+    def seed(self, users: int, per_user: int) -> list[tuple[str, list[str]]]:
+        local = threading.local()
+
+        def client() -> Client:
+            if not hasattr(local, "client"):
+                local.client = Client(self.api_port)
+            return local.client
+
+        def make_user(n: int) -> str:
+            email = f"bench-{n}-{os.getpid()}@example.com"
+            password = f"bench password {n}"
+            status, body = client().call("POST", "/api/v1/auth/register", {"email": email, "password": password})
+            if status != 201:
+                raise SystemExit(f"register -> {status}: {body}")
+            status, body = client().call("POST", "/api/v1/auth/login", {"email": email, "password": password})
+            if status != 200:
+                raise SystemExit(f"login -> {status}: {body}")
+            return body["access_token"]
+
+        def make_entry(job: tuple[str, int]) -> str:
+            token, n = job
+            status, body = client().call("POST", "/api/v1/entries", {
+                "title": f"seed {n}", "content": f"Seeded diary entry {n}: a quiet day, some reading, a walk.",
+                "mood": ("great", "good", "okay", "bad", "awful")[n % 5], "tags": ["seed", f"t{n % 7}"],
+                "entry_date": f"2026-{1 + n % 12:02d}-{1 + n % 28:02d}",
+            }, token)
+            if status != 201:
+                raise SystemExit(f"create -> {status}: {body}")
+            return body["id"]
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            tokens = list(pool.map(make_user, range(users)))
+            jobs = [(token, n) for token in tokens for n in range(per_user)]
+            ids = list(pool.map(make_entry, jobs))
+        return [(token, ids[i * per_user:(i + 1) * per_user]) for i, token in enumerate(tokens)]
+
+    # ---- load ------------------------------------------------------------------------------
+    def wrk(self, scenario: str, data_file: Path) -> dict:
+        pid = self.service.pid
+        cpu_before = cpu_seconds(pid)
+        pg_before = postgres_cpu_seconds(self.work / "postgres" / "data")
+        children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        argv = ["wrk", "-t", str(self.args.threads), "-c", str(self.args.connections),
+                "-d", f"{self.args.duration}s", "--timeout", "10s", "--latency", "-s", str(LUA),
+                f"http://127.0.0.1:{self.api_port}", "--", scenario, str(data_file)]
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=BENCH,
+                                start_new_session=True)
+        self.children.append(proc)
+        output, _ = proc.communicate(timeout=self.args.duration + 60)
+        self.children.remove(proc)
+        cpu_after = cpu_seconds(pid)
+        pg_after = postgres_cpu_seconds(self.work / "postgres" / "data")
+        children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        wrk_cpu = (children_after.ru_utime + children_after.ru_stime
+                   - children_before.ru_utime - children_before.ru_stime)
+        match = re.search(r"^BENCH_JSON (\{.*\})$", output, re.M)
+        if proc.returncode != 0 or not match:
+            raise SystemExit(f"wrk {scenario} failed ({proc.returncode}):\n{output}")
+        result = json.loads(match.group(1))
+        errors = sum(result["errors"].values())
+        seconds = result["duration_us"] / 1e6
+        result.update(
+            rps=result["requests"] / seconds,
+            error_count=errors,
+            service_cpu_s=cpu_after - cpu_before,
+            cpu_us_per_request=(cpu_after - cpu_before) * 1e6 / max(result["requests"], 1),
+            postgres_cpu_s=pg_after - pg_before,
+            wrk_cpu_s=wrk_cpu,
+        )
+        return result
+
+    def pgbench(self, rows: int) -> dict:
+        script = self.work / "get-by-id.sql"
+        script.write_text(PGBENCH_SCRIPT.format(rows=rows))
+        argv = [str(self.pg_bin / "pgbench"), "-h", "127.0.0.1", "-p", str(self.pg_port), "-U", "postgres",
+                "-n", "-M", "prepared", "-c", str(self.args.pool), "-j", "2", "-T", str(self.args.duration),
+                "-f", str(script), "echodiary"]
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
+        self.children.append(proc)
+        output, _ = proc.communicate(timeout=self.args.duration + 60)
+        self.children.remove(proc)
+        match = re.search(r"tps = ([\d.]+) \(without initial connection time\)", output)
+        failed = re.search(r"number of failed transactions: (\d+)", output)
+        latency = re.search(r"latency average = ([\d.]+) ms", output)
+        if proc.returncode != 0 or not match:
+            raise SystemExit(f"pgbench failed ({proc.returncode}):\n{output}")
+        return {"tps": float(match.group(1)), "failed": int(failed.group(1)) if failed else 0,
+                "latency_avg_ms": float(latency.group(1)) if latency else None,
+                "clients": self.args.pool, "threads": 2}
+
+    def run(self) -> dict:
+        self.start_postgres()
+        self.migrate()
+        log("migrated; starting the service")
+        ready_ms = self.start_service()
+        log(f"ready after {ready_ms:.1f} ms; idling 2 s")
+        time.sleep(2)
+        idle_rss = proc_status(self.service.pid, "VmRSS")
+        threading.Thread(target=self.sample_rss, daemon=True).start()
+
+        log(f"seeding {self.args.users} users x {self.args.entries} entries through the API")
+        started = time.monotonic()
+        users = self.seed(self.args.users, self.args.entries)
+        log(f"seeded in {time.monotonic() - started:.1f} s")
+        memory = {"idle_rss": idle_rss, "after_seed_rss": proc_status(self.service.pid, "VmRSS"),
+                  "after_seed_hwm": proc_status(self.service.pid, "VmHWM")}
+        data_file = self.work / "users.txt"
+        data_file.write_text("".join(f"{token} {' '.join(ids)}\n" for token, ids in users))
+        self.psql("CREATE TABLE bench_ids AS SELECT row_number() OVER (ORDER BY id) AS n, id, user_id FROM entries;"
+                  " ALTER TABLE bench_ids ADD PRIMARY KEY (n); ANALYZE bench_ids; ANALYZE entries")
+        rows = int(self.psql("SELECT count(*) FROM bench_ids"))
+
+        scenarios = {}
+        for name, arg, what in SCENARIOS:
+            log(f"wrk {name}: {what}, {self.args.duration} s, {self.args.connections} connections")
+            scenarios[name] = dict(self.wrk(arg, data_file), description=what,
+                                   rss_after_bytes=proc_status(self.service.pid, "VmRSS"),
+                                   hwm_after_bytes=proc_status(self.service.pid, "VmHWM"))
+            s = scenarios[name]
+            log(f"  {s['rps']:.0f} req/s, p99 {s['latency_us']['p99'] / 1000:.2f} ms, errors {s['error_count']}")
+            time.sleep(1)
+        log(f"pgbench get-by-id SELECT: -c {self.args.pool} -j 2 -T {self.args.duration} -M prepared")
+        ceiling = self.pgbench(rows)
+        log(f"  {ceiling['tps']:.0f} tps")
+
+        peak_rss = max(proc_status(self.service.pid, "VmHWM"), self.peak_rss_polled)
+        log_lines = sum(1 for _ in self.service_log.open("rb"))
+        return {
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "machine": {"cpus": os.cpu_count(), "kernel": os.uname().release},
+            "config": {"duration_s": self.args.duration, "connections": self.args.connections,
+                       "wrk_threads": self.args.threads, "pool": self.args.pool, "users": self.args.users,
+                       "entries_per_user": self.args.entries, "pg_max_connections": PG_MAX_CONNECTIONS,
+                       "rust_log": os.environ.get("RUST_LOG", "info"),
+                       "malloc_env": {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")}},
+            "ready_ms": ready_ms,
+            "idle_rss_bytes": idle_rss,
+            "peak_rss_bytes": peak_rss,
+            "memory_phases_bytes": memory,
+            "service_log_lines": log_lines,
+            "scenarios": scenarios,
+            "pgbench": ceiling,
+            "get_fraction_of_ceiling": scenarios["get"]["rps"] / ceiling["tps"],
+        }
+
+
+MIB = 1024 * 1024
+
+
+def targets(result: dict) -> list[tuple[str, str, bool]]:
+    """(target, measured, met) for every target of issue 6 item 2."""
+    get, mix = result["scenarios"]["get"], result["scenarios"]["mix"]
+    fraction = result["get_fraction_of_ceiling"]
+    return [
+        ("get-by-id >= 25% of the pgbench ceiling", f"{fraction * 100:.1f}%", fraction >= 0.25),
+        ("get-by-id p99 <= 30 ms", f"{get['latency_us']['p99'] / 1000:.2f} ms", get["latency_us"]["p99"] <= 30_000),
+        ("get-by-id service CPU <= 80 us/request", f"{get['cpu_us_per_request']:.1f} us",
+         get["cpu_us_per_request"] <= 80),
+        ("mix p99 <= 30 ms", f"{mix['latency_us']['p99'] / 1000:.2f} ms", mix["latency_us"]["p99"] <= 30_000),
+        ("mix zero errors", str(mix["error_count"]), mix["error_count"] == 0),
+        ("idle RSS <= 15 MiB", f"{result['idle_rss_bytes'] / MIB:.1f} MiB", result["idle_rss_bytes"] <= 15 * MIB),
+        ("peak RSS <= 64 MiB", f"{result['peak_rss_bytes'] / MIB:.1f} MiB", result["peak_rss_bytes"] <= 64 * MIB),
+        ("ready <= 100 ms after start", f"{result['ready_ms']:.1f} ms", result["ready_ms"] <= 100),
+    ]
+
+
+def markdown(result: dict) -> str:
+    c = result["config"]
+    lines = [
+        f"Run {result['timestamp']}: {result['machine']['cpus']} CPUs, {c['duration_s']} s per scenario, "
+        f"{c['connections']} connections, {c['wrk_threads']} wrk threads, pool {c['pool']}, "
+        f"{c['users']} users x {c['entries_per_user']} entries, RUST_LOG={c['rust_log']}.",
+        "",
+        "| scenario | req/s | p50 ms | p90 ms | p99 ms | errors | service CPU us/req | CPU s: service / PostgreSQL / wrk |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, s in result["scenarios"].items():
+        lat = s["latency_us"]
+        lines.append(f"| {name} | {s['rps']:,.0f} | {lat['p50'] / 1000:.2f} | {lat['p90'] / 1000:.2f} | "
+                     f"{lat['p99'] / 1000:.2f} | {s['error_count']} | {s['cpu_us_per_request']:.1f} | "
+                     f"{s['service_cpu_s']:.1f} / {s['postgres_cpu_s']:.1f} / {s['wrk_cpu_s']:.1f} |")
+    p = result["pgbench"]
+    lines.append(f"| pgbench get-by-id SELECT (ceiling, -c {p['clients']}) | {p['tps']:,.0f} | | | | "
+                 f"{p['failed']} | | |")
+    lines += [
+        "",
+        "| measure | value |",
+        "|---|---:|",
+        f"| ready (spawn to first 200 of /health/ready) | {result['ready_ms']:.1f} ms |",
+        f"| idle RSS (2 s after ready) | {result['idle_rss_bytes'] / MIB:.1f} MiB |",
+        f"| peak RSS (whole run) | {result['peak_rss_bytes'] / MIB:.1f} MiB |",
+        f"| RSS / peak after seeding | {result['memory_phases_bytes']['after_seed_rss'] / MIB:.1f} / "
+        f"{result['memory_phases_bytes']['after_seed_hwm'] / MIB:.1f} MiB |",
+        "| RSS / peak after each scenario | " + ", ".join(
+            f"{n} {s['rss_after_bytes'] / MIB:.0f}/{s['hwm_after_bytes'] / MIB:.0f}"
+            for n, s in result["scenarios"].items()) + " MiB |",
+        f"| get-by-id CPU per request | {result['scenarios']['get']['cpu_us_per_request']:.1f} us |",
+        f"| get-by-id / pgbench ceiling | {result['get_fraction_of_ceiling'] * 100:.1f}% |",
+        "",
+        "| target (issue 6) | measured | |",
+        "|---|---:|---|",
+    ]
+    for target, measured, met in targets(result):
+        lines.append(f"| {target} | {measured} | {'met' if met else '**not met**'} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=15, help="seconds per scenario (default 15)")
+    parser.add_argument("--connections", type=int, default=64, help="wrk connections (default 64)")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    parser.add_argument("--pool", type=int, default=10, help="service pool size = pgbench clients (default 10)")
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--entries", type=int, default=200, help="entries per user (default 200)")
+    parser.add_argument("--binary", type=Path, help="an echodiary binary to measure instead of building one")
+    args = parser.parse_args()
+
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    global BINARY  # noqa: PLW0603 (one binary per run)
+    if args.binary:
+        BINARY = args.binary.resolve()
+    else:
+        log("cargo build --release --bin echodiary")
+        subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "echodiary"], cwd=ROOT, check=True)
+
+    def interrupted(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupted)
+    bench = Bench(args)
+    try:
+        result = bench.run()
+    except KeyboardInterrupt:
+        log("interrupted; cleaning up")
+        return 130
+    finally:
+        bench.stop()
+    result["targets"] = [{"target": t, "measured": m, "met": ok} for t, m, ok in targets(result)]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(result, indent=2) + "\n")
+    table = markdown(result)
+    (RESULTS / "latest.md").write_text(table)
+    print(table)
+    log(f"wrote {RESULTS / 'latest.json'} and {RESULTS / 'latest.md'}; service log {bench.service_log}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
