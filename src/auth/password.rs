@@ -1,33 +1,73 @@
-//! Argon2id password hashing, kept off the async workers and bounded in concurrency.
+//! Argon2id password hashing on a few dedicated low-priority threads.
 //!
-//! Each hash costs ~19 MiB and tens of milliseconds of CPU by design. Running it on the blocking
-//! pool behind a semaphore means a login storm queues for a share of the cores instead of starving
-//! every other request or ballooning memory.
+//! Each hash costs ~19 MiB and tens of milliseconds of CPU by design. Two properties matter more
+//! than login latency:
+//! - A login storm must not starve every other request. The hashing threads run at a lower
+//!   scheduling priority (a higher nice value), so the kernel hands the CPU to the async workers
+//!   and PostgreSQL first and hashing gets what is left; logins slow down, reads do not.
+//! - Memory must stay flat. The allocator keeps a freed 19 MiB block in the arena of the thread
+//!   that used it, so hashing on the (growing, shrinking) blocking pool left one such block behind
+//!   per thread it ever touched; a fixed set of threads bounds that to one block each.
 
+use std::sync::mpsc;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
-use tokio::sync::Semaphore;
+use parking_lot::Mutex;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::error::ApiError;
 
 /// How long a login waits for a hashing slot before answering 503 rather than queueing forever.
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The hashing threads' nice value: each gets roughly a tenth of the CPU share of a normal
+/// thread while others are runnable, and all of an otherwise idle core.
+const HASHING_NICENESS: i32 = 10;
+
+type Job = Box<dyn FnOnce() + Send>;
+
 #[derive(Clone)]
 pub(crate) struct Passwords {
+    /// One permit per hashing thread: a job is only queued when a thread is free to take it, so
+    /// requests wait (and give up after [`QUEUE_TIMEOUT`]) here, not in an unbounded queue.
     slots: Arc<Semaphore>,
+    jobs: mpsc::Sender<Job>,
 }
 
 impl Passwords {
+    /// Starts half the cores' worth of hashing threads (at least one). They end when the last
+    /// clone of this handle is dropped.
     pub(crate) fn new() -> Self {
-        // Half the cores (at least one) hash; the rest keep serving everything else.
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = (cores / 2).max(1);
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for n in 0..threads {
+            let queue = Arc::clone(&queue);
+            let spawned = std::thread::Builder::new()
+                .name(format!("password-hash-{n}"))
+                .spawn(move || {
+                    lower_this_threads_priority();
+                    // The lock is only held while waiting; the hash runs after it is released.
+                    loop {
+                        let job = queue.lock().recv();
+                        match job {
+                            Ok(job) => job(),
+                            Err(mpsc::RecvError) => break,
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "could not start a password hashing thread");
+            }
+        }
         Self {
-            slots: Arc::new(Semaphore::new((cores / 2).max(1))),
+            slots: Arc::new(Semaphore::new(threads)),
+            jobs,
         }
     }
 
@@ -68,13 +108,39 @@ impl Passwords {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, ApiError> {
-        let _slot = tokio::time::timeout(QUEUE_TIMEOUT, self.slots.acquire())
+        let slot: OwnedSemaphorePermit =
+            tokio::time::timeout(QUEUE_TIMEOUT, Arc::clone(&self.slots).acquire_owned())
+                .await
+                .map_err(|_| ApiError::Unavailable("too many logins at once; retry shortly"))?
+                .map_err(|e| ApiError::Internal(e.into()))?;
+        let (done, result) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            // A request that gave up (client gone, deadline passed) does not cost a hash.
+            if !done.is_closed() {
+                let _ = done.send(work());
+            }
+            // The slot frees when the thread does, not when the request stops waiting.
+            drop(slot);
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| ApiError::Internal(anyhow::anyhow!("the hashing threads are gone")))?;
+        result
             .await
-            .map_err(|_| ApiError::Unavailable("too many logins at once; retry shortly"))?
-            .map_err(|e| ApiError::Internal(e.into()))?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| ApiError::Internal(e.into()))
+            .map_err(|_| ApiError::Internal(anyhow::anyhow!("a hashing thread stopped mid-job")))
+    }
+}
+
+/// Best effort: without the permission to renice (some sandboxes), hashing still works, only at
+/// normal priority, and the log says so once per thread.
+fn lower_this_threads_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // On Linux a nice value belongs to a thread, addressed by its thread id.
+        let tid = rustix::thread::gettid();
+        if let Err(e) = rustix::process::setpriority_process(Some(tid), HASHING_NICENESS) {
+            tracing::warn!(error = %e, "could not lower the password hashing thread's priority");
+        }
     }
 }
 
