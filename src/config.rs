@@ -101,6 +101,14 @@ pub struct DatabaseSettings {
     pub migrate_on_start: bool,
     /// How long the readiness check waits for the database before reporting 503.
     pub health_timeout_ms: u64,
+    /// A passing readiness check is reused for this long, so probes from the kubelet, the load
+    /// balancer and Prometheus together cost at most one query per interval. Failures are never
+    /// reused: an instance reports ready as soon as the database is back. 0 checks every probe.
+    pub ready_cache_ms: u64,
+    /// Ping every pooled connection before handing it out. Off by default: it adds a round trip
+    /// to every request (sqlx already pings on return to the pool), and a connection broken since
+    /// then fails its one request with 503 and is replaced.
+    pub test_before_acquire: bool,
 }
 
 impl Default for DatabaseSettings {
@@ -116,6 +124,8 @@ impl Default for DatabaseSettings {
             idle_timeout_secs: 10 * 60,
             migrate_on_start: true,
             health_timeout_ms: 1_000,
+            ready_cache_ms: 1_000,
+            test_before_acquire: false,
         }
     }
 }

@@ -41,6 +41,7 @@ pub fn connect_lazy(url: &str, settings: &DatabaseSettings) -> anyhow::Result<Pg
         .max_connections(settings.max_connections)
         .min_connections(settings.min_connections)
         .acquire_timeout(settings.acquire_timeout())
+        .test_before_acquire(settings.test_before_acquire)
         .max_lifetime(Duration::from_secs(settings.max_lifetime_secs))
         .idle_timeout(Duration::from_secs(settings.idle_timeout_secs))
         .connect_lazy_with(options))

@@ -1,11 +1,13 @@
 //! Liveness, readiness and the detailed health report, served on both listeners.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -76,9 +78,43 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Status>) {
 /// gauge, so alerts see exactly what the load balancer sees.
 pub(crate) async fn readiness(state: &AppState) -> &'static str {
     if state.lifecycle.is_shutting_down() {
-        "shutting_down"
-    } else {
-        check_database(state).await.0
+        return "shutting_down";
+    }
+    if state.recently_ready.fresh() {
+        return "ok";
+    }
+    let status = check_database(state).await.0;
+    if status == "ok" {
+        state.recently_ready.passed();
+    }
+    status
+}
+
+/// When the last readiness check passed, so one check answers every probe for a short while.
+/// Only passes are remembered: a failing instance is re-checked on every probe and reports ready
+/// the moment the database is back.
+#[derive(Clone)]
+pub(crate) struct RecentlyReady {
+    passed_at: Arc<Mutex<Option<Instant>>>,
+    reuse_for: Duration,
+}
+
+impl RecentlyReady {
+    pub(crate) fn new(reuse_for: Duration) -> Self {
+        Self {
+            passed_at: Arc::new(Mutex::new(None)),
+            reuse_for,
+        }
+    }
+
+    fn fresh(&self) -> bool {
+        self.passed_at
+            .lock()
+            .is_some_and(|at| at.elapsed() < self.reuse_for)
+    }
+
+    fn passed(&self) {
+        *self.passed_at.lock() = Some(Instant::now());
     }
 }
 

@@ -11,6 +11,7 @@ use sqlx::postgres::PgPoolOptions;
 use crate::auth::{LoginThrottle, Passwords, TokenKeys};
 use crate::config::Settings;
 use crate::db::Db;
+use crate::health::RecentlyReady;
 
 /// Cloned into every request; everything inside is an `Arc` or a pool handle.
 #[derive(Clone)]
@@ -19,6 +20,7 @@ pub struct AppState {
     /// One connection of its own for the health checks, so a saturated request pool does not
     /// make every replica report not-ready at once and drop out of the load balancer together.
     pub(crate) health_db: PgPool,
+    pub(crate) recently_ready: RecentlyReady,
     pub(crate) tokens: Arc<TokenKeys>,
     pub(crate) passwords: Passwords,
     pub(crate) throttle: Arc<LoginThrottle>,
@@ -38,6 +40,9 @@ impl AppState {
             .connect_lazy_with(pool.connect_options().as_ref().clone());
         Self {
             health_db,
+            recently_ready: RecentlyReady::new(Duration::from_millis(
+                settings.database.ready_cache_ms,
+            )),
             db: Db::new(pool),
             tokens: Arc::new(TokenKeys::new(
                 &auth.jwt_secret,

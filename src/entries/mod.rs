@@ -151,10 +151,14 @@ async fn list_entries(
 )]
 async fn get_entry(user: AuthUser, State(db): State<Db>, PathId(id): PathId) -> Result<Response> {
     let mut conn = db.acquire().await?;
-    let entry = db::get(&mut *conn, user.id, id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    Ok(with_etag(StatusCode::OK, entry, false))
+    let entry = db::get(&mut *conn, user.id, id).await;
+    // Back to the pool before serialising: the connection is the scarce resource.
+    drop(conn);
+    Ok(with_etag(
+        StatusCode::OK,
+        entry?.ok_or(ApiError::NotFound)?,
+        false,
+    ))
 }
 
 /// Change some fields of an entry; with `If-Match`, only if nobody changed it since.

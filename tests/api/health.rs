@@ -150,8 +150,10 @@ async fn readiness_is_503_while_the_database_is_stopped_and_recovers_without_a_r
             .expect("a private PostgreSQL cluster");
         let cluster = Arc::new(cluster);
         let url = fresh_database(&cluster.url("postgres")).await;
-        // The default acquire timeout (2 s) is what an outage looks like in production.
-        let app = TestApp::spawn_on(&url, &[], true).await;
+        // The default acquire timeout (2 s) is what an outage looks like in production. Readiness
+        // is checked on every probe here; reusing a pass is pinned down by its own test below.
+        let app =
+            TestApp::spawn_on(&url, &[("ECHODIARY__DATABASE__READY_CACHE_MS", "0")], true).await;
         let user = app.user().await;
         let entry = app
             .entry(&user, &json!({"content": "written before the outage"}))
@@ -237,6 +239,65 @@ async fn readiness_is_503_while_the_database_is_stopped_and_recovers_without_a_r
         let (status, report) = get_json(&app, &app.base, "/health").await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(report["status"], "ok");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_passing_readiness_check_is_reused_for_the_cache_interval_and_a_failing_one_never_is() {
+    const REUSE: Duration = Duration::from_secs(5);
+    within(Duration::from_secs(120), async {
+        let cluster = tokio::task::spawn_blocking(PgCluster::start)
+            .await
+            .expect("the cluster task")
+            .expect("a private PostgreSQL cluster");
+        let cluster = Arc::new(cluster);
+        let url = fresh_database(&cluster.url("postgres")).await;
+        let reuse_ms = REUSE.as_millis().to_string();
+        let app = TestApp::spawn_on(
+            &url,
+            &[("ECHODIARY__DATABASE__READY_CACHE_MS", reuse_ms.as_str())],
+            true,
+        )
+        .await;
+        assert_eq!(app.get_ops("/health/ready").await.status(), StatusCode::OK);
+        let passed = Instant::now();
+
+        blocking(&cluster, PgCluster::stop).await;
+        // The detailed report always checks; readiness still answers from the recent pass.
+        let (status, report) = get_json(&app, &app.ops, "/health").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{report}");
+        let still_fresh = passed.elapsed() < REUSE - Duration::from_millis(500);
+        let cached = app.get_ops("/health/ready").await.status();
+        if still_fresh {
+            assert_eq!(
+                cached,
+                StatusCode::OK,
+                "a pass is reused within the interval"
+            );
+        }
+        readiness_becomes(
+            &app.client,
+            &app.ops,
+            StatusCode::SERVICE_UNAVAILABLE,
+            REUSE + Duration::from_secs(3),
+            "readiness 503 once the pass is older than the interval",
+        )
+        .await;
+        assert!(passed.elapsed() >= REUSE || !still_fresh);
+
+        // Failures are not reused: ready again as soon as the database is.
+        blocking(&cluster, PgCluster::restart).await;
+        let back = Instant::now();
+        readiness_becomes(
+            &app.client,
+            &app.ops,
+            StatusCode::OK,
+            Duration::from_secs(3),
+            "readiness back to 200 without waiting out the interval",
+        )
+        .await;
+        assert!(back.elapsed() < REUSE, "{:?}", back.elapsed());
     })
     .await;
 }
