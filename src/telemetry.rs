@@ -1,17 +1,29 @@
 //! Logging: one subscriber per process, JSON in production, readable text in development.
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::format::FmtSpan;
 
 use crate::config::RunMode;
 
-/// Installs the global subscriber. `RUST_LOG` filters (default `info`). Safe to call more than
-/// once: only the first call takes effect.
+/// Installs the global subscriber, writing to stdout. `RUST_LOG` filters (default `info`). Safe to
+/// call more than once: only the first call takes effect.
 pub fn init(mode: RunMode) {
+    init_with_writer(mode, std::io::stdout);
+}
+
+/// [`init`] with another destination. The integration tests send the production format to a file
+/// so that every line the suite logs can be scanned for leaks; one setup keeps what they scan
+/// identical to what production writes.
+pub fn init_with_writer<W>(mode: RunMode, make_writer: W)
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_span_events(FmtSpan::NONE);
+        .with_span_events(FmtSpan::NONE)
+        .with_writer(make_writer);
     let _ = match mode {
         RunMode::Production => builder
             .json()

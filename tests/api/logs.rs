@@ -7,6 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::support::process::{PRODUCTION_SECRET, Service, account};
+use crate::support::sensitive;
 use crate::support::wait::within;
 use crate::support::{admin_url, fresh_database};
 
@@ -23,6 +24,10 @@ async fn logs_are_json_lines_with_request_id_and_route_and_never_carry_secrets_o
             let title = format!("secret-title-{tag}");
             let bad_content = format!("broken-json-content-{tag}");
             let request_id = format!("req-{tag}");
+            // The helpers record what they send; these the test sends by hand.
+            for value in [&wrong_password, &content, &title, &bad_content] {
+                sensitive::record(value);
+            }
 
             let plain = fresh_database(&admin_url()).await;
             let mut with_password = url::Url::parse(&plain).expect("a URL");

@@ -28,6 +28,7 @@ pub(crate) async fn patch_entry(
     body: &Value,
     if_match: Option<&str>,
 ) -> Response {
+    crate::support::sensitive::record_entry(body);
     let mut request = app
         .as_user(user, Method::PATCH, &format!("/api/v1/entries/{id}"))
         .json(body);

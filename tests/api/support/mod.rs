@@ -5,6 +5,8 @@ pub(crate) mod exposition;
 pub(crate) mod postgres;
 pub(crate) mod process;
 pub(crate) mod row_lock;
+pub(crate) mod sensitive;
+pub(crate) mod suite_logs;
 pub(crate) mod wait;
 
 use std::sync::Once;
@@ -79,12 +81,18 @@ pub(crate) fn test_settings(database_url: &str, overrides: &[(&str, &str)]) -> S
     Settings::load_from(None, env).expect("valid test settings")
 }
 
+/// In-process apps log as production does (JSON, `RUST_LOG` or `info`) to a file of the suite's
+/// log directory, where the leak scan reads every line; the test output stays silent.
+/// `TEST_LOG=1 cargo test` shows readable logs on stdout instead (and writes no such file).
 fn init_logs() {
     static ONCE: Once = Once::new();
-    // Silent unless asked for: TEST_LOG=1 cargo test
     ONCE.call_once(|| {
+        use echodiary::config::RunMode;
         if std::env::var_os("TEST_LOG").is_some() {
-            echodiary::telemetry::init(echodiary::config::RunMode::Development);
+            echodiary::telemetry::init(RunMode::Development);
+        } else {
+            let file = std::sync::Mutex::new(suite_logs::create("app"));
+            echodiary::telemetry::init_with_writer(RunMode::Production, file);
         }
     });
 }
@@ -184,6 +192,8 @@ impl TestApp {
     }
 
     pub(crate) async fn register(&self, email: &str, password: &str) -> Response {
+        sensitive::record(email);
+        sensitive::record(password);
         self.post_json(
             "/api/v1/auth/register",
             &json!({"email": email, "password": password}),
@@ -192,6 +202,8 @@ impl TestApp {
     }
 
     pub(crate) async fn login(&self, email: &str, password: &str) -> Response {
+        sensitive::record(email);
+        sensitive::record(password);
         self.post_json(
             "/api/v1/auth/login",
             &json!({"email": email, "password": password}),
@@ -207,17 +219,18 @@ impl TestApp {
         let response = self.login(&email, PASSWORD).await;
         assert_eq!(response.status(), StatusCode::OK, "login");
         let body: Value = response.json().await.expect("token JSON");
-        TestUser {
-            email,
-            token: body["access_token"].as_str().expect("a token").to_owned(),
-        }
+        let token = body["access_token"].as_str().expect("a token").to_owned();
+        sensitive::record(&token);
+        TestUser { email, token }
     }
 
     pub(crate) fn as_user(&self, user: &TestUser, method: Method, path: &str) -> RequestBuilder {
+        sensitive::record(&user.token);
         self.request(method, path).bearer_auth(&user.token)
     }
 
     pub(crate) async fn create_entry(&self, user: &TestUser, body: &Value) -> Response {
+        sensitive::record_entry(body);
         self.as_user(user, Method::POST, "/api/v1/entries")
             .json(body)
             .send()

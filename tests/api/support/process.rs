@@ -3,8 +3,12 @@
 //!
 //! Child processes get a cleared environment plus exactly the keys a test sets, so a developer's
 //! own `DATABASE_URL` or `RUST_LOG` cannot change what a test sees.
+//!
+//! Everything a child writes is also appended to its own file in the suite's log directory (see
+//! `suite_logs`), and the secrets it is given are recorded, for the suite-wide leak scan.
 
-use std::io::{BufRead, BufReader, Read};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -14,7 +18,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 use crate::support::row_lock::{RowLock, blocked_by_row_lock};
-use crate::support::{admin_url, fresh_database};
+use crate::support::{admin_url, fresh_database, sensitive, suite_logs};
 
 const BIN: &str = env!("CARGO_BIN_EXE_echodiary");
 
@@ -30,8 +34,10 @@ pub(crate) struct Proc {
     status: Option<ExitStatus>,
 }
 
+/// Collects `stream` line by line, in memory and in `file` (which stdout and stderr share).
 fn collect(
     stream: Option<impl Read + Send + 'static>,
+    file: Arc<Mutex<File>>,
 ) -> (Arc<Mutex<String>>, std::thread::JoinHandle<()>) {
     let text = Arc::new(Mutex::new(String::new()));
     let sink = Arc::clone(&text);
@@ -42,13 +48,36 @@ fn collect(
             let mut text = sink.lock().expect("output buffer");
             text.push_str(&line);
             text.push('\n');
+            let kept = file
+                .lock()
+                .expect("log file")
+                .write_all(format!("{line}\n").as_bytes());
+            kept.expect("append to the child's log file");
         }
     });
     (text, reader)
 }
 
+/// Records the secrets among a child's settings: the signing key and the database password.
+fn record_secrets(env: &[(String, String)]) {
+    for (key, value) in env {
+        if key.ends_with("JWT_SECRET") {
+            sensitive::record(value);
+        } else if key == "DATABASE_URL" || key.ends_with("DATABASE__URL") {
+            let Ok(url) = url::Url::parse(value) else {
+                continue;
+            };
+            url.password().into_iter().for_each(sensitive::record);
+            url.query_pairs()
+                .filter(|(k, _)| k == "password")
+                .for_each(|(_, password)| sensitive::record(&password));
+        }
+    }
+}
+
 impl Proc {
     pub(crate) fn spawn(args: &[&str], env: &[(String, String)]) -> Self {
+        record_secrets(env);
         let mut child = Command::new(BIN)
             .args(args)
             .env_clear()
@@ -58,8 +87,9 @@ impl Proc {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start the echodiary binary");
-        let (stdout, out_reader) = collect(child.stdout.take());
-        let (stderr, err_reader) = collect(child.stderr.take());
+        let file = Arc::new(Mutex::new(suite_logs::create("child")));
+        let (stdout, out_reader) = collect(child.stdout.take(), Arc::clone(&file));
+        let (stderr, err_reader) = collect(child.stderr.take(), file);
         Self {
             child,
             stdout,
@@ -232,6 +262,8 @@ impl Service {
 
     /// Creates an entry with this `content` as the holder of `token`; returns its id.
     pub(crate) async fn create_entry(&self, token: &str, content: &str) -> String {
+        sensitive::record(token);
+        sensitive::record(content);
         let created = self
             .client
             .post(self.url("/api/v1/entries"))
@@ -253,6 +285,8 @@ impl Service {
         entry_id: &str,
         title: &str,
     ) -> (RowLock, JoinHandle<reqwest::Result<Response>>) {
+        sensitive::record(token);
+        sensitive::record(title);
         let request = self
             .client
             .patch(self.url(&format!("/api/v1/entries/{entry_id}")))
@@ -297,6 +331,8 @@ fn serving_addresses(stdout: &str) -> Option<(String, String)> {
 
 /// Registers, logs in and returns a bearer token, against a service started by the test.
 pub(crate) async fn account(service: &Service, email: &str, password: &str) -> String {
+    sensitive::record(email);
+    sensitive::record(password);
     let body = json!({"email": email, "password": password});
     let registered = service
         .client
@@ -315,8 +351,10 @@ pub(crate) async fn account(service: &Service, email: &str, password: &str) -> S
         .expect("login");
     assert_eq!(login.status(), StatusCode::OK);
     let token: Value = login.json().await.expect("token JSON");
-    token["access_token"]
+    let token = token["access_token"]
         .as_str()
         .expect("an access token")
-        .to_owned()
+        .to_owned();
+    sensitive::record(&token);
+    token
 }
