@@ -20,6 +20,7 @@ import json
 import os
 import re
 import resource
+import secrets
 import shutil
 import signal
 import socket
@@ -145,6 +146,7 @@ class Bench:
         self.work.chmod(0o755)  # PostgreSQL runs as the postgres user when this runs as root
         self.pg_port = free_port()
         self.api_port = free_port()
+        self.jwt_secret = secrets.token_urlsafe(48)  # per run, never written anywhere
         self.ops_port = free_port()
         self.pg_env = dict(os.environ, DEV_PG_DIR=str(self.work / "postgres"), PGPORT=str(self.pg_port))
         self.pg_bin = find_pg_bin()
@@ -176,6 +178,9 @@ class Bench:
         return dict(
             os.environ,
             DATABASE_URL=self.database_url,
+            # As in production: JSON log lines, which needs a real (long, random) token secret.
+            ECHODIARY__ENVIRONMENT="production",
+            ECHODIARY__AUTH__JWT_SECRET=self.jwt_secret,
             ECHODIARY__SERVER__ADDR=f"127.0.0.1:{self.api_port}",
             ECHODIARY__SERVER__OPS_ADDR=f"127.0.0.1:{self.ops_port}",
             ECHODIARY__SERVER__SHUTDOWN_GRACE_MS="0",

@@ -9,6 +9,10 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use echodiary::config::Settings;
 
+/// See Cargo.toml: lower CPU per allocation and a flat memory profile under password hashing.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "echodiary",
