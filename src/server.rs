@@ -36,7 +36,8 @@ impl Listeners {
 
 /// Serves until `shutdown` completes, then: readiness turns 503 at once; requests are still served
 /// for the grace period so load balancers notice; the listeners close; in-flight requests get up
-/// to the drain deadline; the pool closes. Returns when all of that is done.
+/// to the drain deadline, and connections still open then are cut; the pool closes. Returns when
+/// all of that is done.
 pub async fn run(
     listeners: Listeners,
     state: AppState,
