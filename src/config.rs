@@ -21,6 +21,12 @@ pub const DEVELOPMENT_JWT_SECRET: &str = "development-only-secret-change-me-0123
 /// Production secrets must be at least this long (256 bits of HMAC key material).
 const MIN_PRODUCTION_SECRET_LEN: usize = 32;
 
+/// Smallest header limit: a request line, a bearer token and the usual headers must fit.
+const MIN_HEADER_BYTES: usize = 1024;
+/// Largest header limit: hyper's read buffer (about 400 KiB) would cut in first anyway, and a
+/// head this big is never legitimate here.
+const MAX_HEADER_BYTES: usize = 256 * 1024;
+
 /// Everything the service can be told, with its defaults.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -52,6 +58,14 @@ pub struct ServerSettings {
     pub request_timeout_ms: u64,
     /// Largest accepted request body; larger ones answer 413.
     pub body_limit_bytes: usize,
+    /// How long a client has to send a complete request head (request line and headers); past it
+    /// the connection closes without an answer. Counted from the connection opening, or from the
+    /// previous response on a kept-alive connection, so it is also the idle keep-alive timeout.
+    /// Bytes trickled in do not extend it: this is what stops slowloris clients.
+    pub header_read_timeout_ms: u64,
+    /// Largest accepted request head (request line and headers); larger ones answer 431 and the
+    /// connection closes. More than 100 header fields answer 431 too.
+    pub max_header_bytes: usize,
     /// After SIGTERM, how long readiness reports 503 while requests are still served, so load
     /// balancers stop routing here before the listener closes.
     pub shutdown_grace_ms: u64,
@@ -69,6 +83,8 @@ impl Default for ServerSettings {
             ops_addr: SocketAddr::from(([0, 0, 0, 0], 9000)),
             request_timeout_ms: 10_000,
             body_limit_bytes: 256 * 1024,
+            header_read_timeout_ms: 5_000,
+            max_header_bytes: 16 * 1024,
             shutdown_grace_ms: 5_000,
             shutdown_drain_ms: 20_000,
             trust_forwarded_for: false,
@@ -224,6 +240,16 @@ impl Settings {
 
     /// Rejects settings the service cannot run safely with, naming the key to fix.
     fn check(&self) -> anyhow::Result<()> {
+        let server = &self.server;
+        if server.header_read_timeout_ms == 0 {
+            bail!("ECHODIARY__SERVER__HEADER_READ_TIMEOUT_MS must be at least 1");
+        }
+        if !(MIN_HEADER_BYTES..=MAX_HEADER_BYTES).contains(&server.max_header_bytes) {
+            bail!(
+                "ECHODIARY__SERVER__MAX_HEADER_BYTES must be between {MIN_HEADER_BYTES} and \
+                 {MAX_HEADER_BYTES}"
+            );
+        }
         let db = &self.database;
         if db.max_connections == 0 {
             bail!("ECHODIARY__DATABASE__MAX_CONNECTIONS must be at least 1");
@@ -263,6 +289,10 @@ impl Settings {
 impl ServerSettings {
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
+    }
+
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_read_timeout_ms)
     }
 }
 
@@ -352,6 +382,17 @@ mod tests {
         assert!(!settings.database.migrate_on_start);
         let plain = load(&[("DATABASE_URL", "postgres://a@h/one")]).expect("loads");
         assert_eq!(plain.database_url().expect("set"), "postgres://a@h/one");
+    }
+
+    #[test]
+    fn header_limits_that_would_close_every_connection_are_refused_naming_the_key() {
+        let err = load(&[("ECHODIARY__SERVER__HEADER_READ_TIMEOUT_MS", "0")]).expect_err("zero");
+        assert!(err.to_string().contains("HEADER_READ_TIMEOUT_MS"), "{err}");
+        let err = load(&[("ECHODIARY__SERVER__MAX_HEADER_BYTES", "100")]).expect_err("tiny");
+        assert!(err.to_string().contains("MAX_HEADER_BYTES"), "{err}");
+        let settings = load(&[("ECHODIARY__SERVER__MAX_HEADER_BYTES", "8192")]).expect("loads");
+        assert_eq!(settings.server.max_header_bytes, 8192);
+        assert_eq!(settings.server.header_read_timeout_ms, 5000);
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Serving both listeners and shutting down without dropping a request.
 
+mod conn;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -34,7 +36,8 @@ impl Listeners {
 
 /// Serves until `shutdown` completes, then: readiness turns 503 at once; requests are still served
 /// for the grace period so load balancers notice; the listeners close; in-flight requests get up
-/// to the drain deadline; the pool closes. Returns when all of that is done.
+/// to the drain deadline, and connections still open then are cut; the pool closes. Returns when
+/// all of that is done.
 pub async fn run(
     listeners: Listeners,
     state: AppState,
@@ -55,22 +58,22 @@ pub async fn run(
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let mut public = tokio::spawn(
-        axum::serve(
-            listeners.public,
-            public_app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(stopped(stop_rx.clone()))
-        .into_future(),
-    );
-    let mut ops = tokio::spawn(
-        axum::serve(listeners.ops, ops_app)
-            .with_graceful_shutdown(stopped(stop_rx))
-            .into_future(),
-    );
+    let mut public = tokio::spawn(conn::serve(
+        listeners.public,
+        public_app,
+        conn::Http::new(server),
+        stopped(stop_rx.clone()),
+    ));
+    let mut ops = tokio::spawn(conn::serve(
+        listeners.ops,
+        ops_app,
+        conn::Http::new(server),
+        stopped(stop_rx),
+    ));
 
     tokio::select! {
         () = shutdown => {}
+        // The loops only return after a stop, so finishing here means a panic.
         result = &mut public => anyhow::bail!("public listener stopped unexpectedly: {result:?}"),
         result = &mut ops => anyhow::bail!("ops listener stopped unexpectedly: {result:?}"),
     }
@@ -96,9 +99,10 @@ pub async fn run(
         public.abort();
         ops.abort();
     }
-    // `close()` also waits for every checked-out connection, and a request cut at the drain
-    // deadline still holds its own (axum runs each connection in a task of its own, which the
-    // abort above does not reach), so an unbounded wait would outlast the deadline.
+    // `close()` also waits for every checked-out connection. The abort above drops the cut
+    // connections' tasks (each loop owns them), but only when the runtime next gets to them, and a
+    // connection taken mid-query goes back to the pool through a task of its own; an unbounded
+    // wait could outlast the deadline.
     let close_pools = async { tokio::join!(state.db.pool().close(), state.health_db.close()) };
     if tokio::time::timeout(POOL_CLOSE_TIMEOUT, close_pools)
         .await

@@ -16,3 +16,4 @@ mod logs;
 mod metrics;
 mod pagination;
 mod serve_process;
+mod slow_clients;
