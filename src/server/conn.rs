@@ -74,6 +74,11 @@ pub(super) async fn serve(
         };
         match accepted {
             Ok((stream, peer)) => {
+                // Responses go out in one write or a head and a body; without this, Nagle holds
+                // the second until the client's delayed ACK, tens of milliseconds later.
+                if let Err(err) = stream.set_nodelay(true) {
+                    tracing::debug!(%peer, error = %err, "could not disable Nagle's algorithm");
+                }
                 let service = app
                     .clone()
                     .map_request(move |request: hyper::Request<Incoming>| {
