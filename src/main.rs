@@ -62,7 +62,8 @@ fn main() -> ExitCode {
             }
         };
     }
-    echodiary::telemetry::init(settings.environment);
+    // Held to the end of `main`: its drop flushes the log lines still queued.
+    let _logs = echodiary::telemetry::init(settings.environment);
     echodiary::telemetry::log_panics();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,

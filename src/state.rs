@@ -13,9 +13,13 @@ use crate::config::Settings;
 use crate::db::Db;
 use crate::health::RecentlyReady;
 
-/// Cloned into every request; everything inside is an `Arc` or a pool handle.
+/// Cloned into every request (several times: each extractor takes its copy), so one `Arc` around
+/// everything: a clone is one reference count, not one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// What [`AppState`] shares; its fields are private to the crate.
+pub struct Shared {
     pub(crate) db: Db,
     /// One connection of its own for the health checks, so a saturated request pool does not
     /// make every replica report not-ready at once and drop out of the load balancer together.
@@ -38,7 +42,7 @@ impl AppState {
             .min_connections(0)
             .acquire_timeout(Duration::from_millis(settings.database.health_timeout_ms))
             .connect_lazy_with(pool.connect_options().as_ref().clone());
-        Self {
+        Self(Arc::new(Shared {
             health_db,
             recently_ready: RecentlyReady::new(Duration::from_millis(
                 settings.database.ready_cache_ms,
@@ -56,7 +60,7 @@ impl AppState {
             )),
             lifecycle: Lifecycle::default(),
             settings: Arc::new(settings),
-        }
+        }))
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -65,6 +69,14 @@ impl AppState {
 
     pub fn lifecycle(&self) -> &Lifecycle {
         &self.lifecycle
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
     }
 }
 

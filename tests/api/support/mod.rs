@@ -89,7 +89,7 @@ fn init_logs() {
     ONCE.call_once(|| {
         use echodiary::config::RunMode;
         if std::env::var_os("TEST_LOG").is_some() {
-            echodiary::telemetry::init(RunMode::Development);
+            echodiary::telemetry::init_with_writer(RunMode::Development, std::io::stdout);
         } else {
             let file = std::sync::Mutex::new(suite_logs::create("app"));
             echodiary::telemetry::init_with_writer(RunMode::Production, file);
