@@ -38,6 +38,7 @@ RESULTS = BENCH / "results"
 LUA = BENCH / "scenario.lua"
 BINARY = ROOT / "target" / "release" / "echodiary"
 PG_MAX_CONNECTIONS = 64
+CEILING_RUNS = 3
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 SCENARIOS = (  # (name, wrk scenario argument, description)
     ("ready", "ready", "GET /health/ready"),
@@ -382,9 +383,16 @@ class Bench:
             s = scenarios[name]
             log(f"  {s['rps']:.0f} req/s, p99 {s['latency_us']['p99'] / 1000:.2f} ms, errors {s['error_count']}")
             time.sleep(1)
-        log(f"pgbench get-by-id SELECT: -c {self.args.pool} -j 2 -T {self.args.duration} -M prepared")
-        ceiling = self.pgbench(rows)
-        log(f"  {ceiling['tps']:.0f} tps")
+        # The ceiling is the denominator of the headline ratio, and one pgbench run on a shared
+        # 2-core machine varies by +-10%: the median of three runs.
+        runs = []
+        for attempt in range(1, CEILING_RUNS + 1):
+            log(f"pgbench get-by-id SELECT ({attempt}/{CEILING_RUNS}): -c {self.args.pool} -j 2 "
+                f"-T {self.args.duration} -M prepared")
+            runs.append(self.pgbench(rows))
+            log(f"  {runs[-1]['tps']:.0f} tps")
+        ceiling = dict(sorted(runs, key=lambda r: r["tps"])[len(runs) // 2],
+                       runs_tps=[r["tps"] for r in runs], failed=sum(r["failed"] for r in runs))
 
         peak_rss = max(proc_status(self.service.pid, "VmHWM"), self.peak_rss_polled)
         log_lines = sum(1 for _ in self.service_log.open("rb"))
@@ -443,8 +451,9 @@ def markdown(result: dict) -> str:
                      f"{lat['p99'] / 1000:.2f} | {s['error_count']} | {s['cpu_us_per_request']:.1f} | "
                      f"{s['service_cpu_s']:.1f} / {s['postgres_cpu_s']:.1f} / {s['wrk_cpu_s']:.1f} |")
     p = result["pgbench"]
-    lines.append(f"| pgbench get-by-id SELECT (ceiling, -c {p['clients']}) | {p['tps']:,.0f} | | | | "
-                 f"{p['failed']} | | |")
+    runs = ", ".join(f"{tps:,.0f}" for tps in p.get("runs_tps", [p["tps"]]))
+    lines.append(f"| pgbench get-by-id SELECT (ceiling, -c {p['clients']}; median of {runs}) | "
+                 f"{p['tps']:,.0f} | | | | {p['failed']} | | |")
     lines += [
         "",
         "| measure | value |",
@@ -466,6 +475,18 @@ def markdown(result: dict) -> str:
     for target, measured, met in targets(result):
         lines.append(f"| {target} | {measured} | {'met' if met else '**not met**'} |")
     return "\n".join(lines) + "\n"
+
+
+def show_latest(document: Path, table: str) -> None:
+    """Puts the table between the `<!-- bench:start -->` and `<!-- bench:end -->` markers."""
+    text = document.read_text()
+    start, end = "<!-- bench:start -->\n", "<!-- bench:end -->"
+    before, found, rest = text.partition(start)
+    if not found or end not in rest:
+        log(f"{document}: no bench markers; not updated")
+        return
+    document.write_text(before + start + table + end + rest.split(end, 1)[1])
+    log(f"updated the table in {document.relative_to(ROOT)}")
 
 
 def main() -> int:
@@ -505,6 +526,8 @@ def main() -> int:
     (RESULTS / "latest.json").write_text(json.dumps(result, indent=2) + "\n")
     table = markdown(result)
     (RESULTS / "latest.md").write_text(table)
+    for document in (ROOT / "README.md", BENCH / "README.md"):
+        show_latest(document, table)
     print(table)
     log(f"wrote {RESULTS / 'latest.json'} and {RESULTS / 'latest.md'}; service log {bench.service_log}")
     return 0

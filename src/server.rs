@@ -54,6 +54,7 @@ pub async fn run(
         "serving"
     );
 
+    let upkeep = crate::monitoring::spawn_upkeep();
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
@@ -110,6 +111,7 @@ pub async fn run(
     {
         tracing::warn!("database connections still in use; leaving them to the exit");
     }
+    upkeep.abort();
     tracing::info!("shutdown complete");
     Ok(())
 }
