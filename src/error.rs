@@ -173,13 +173,25 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         if status.is_server_error() {
-            // The cause is logged once, here, inside the request span; the client gets no internals.
+            // The cause is logged once, here, with the request's id and route; the client gets
+            // no internals.
+            let request = crate::access_log::current();
+            let (request_id, route) = request
+                .as_deref()
+                .map_or(("", ""), |r| (r.request_id.as_str(), r.route.as_str()));
             match &self {
-                Self::Database(err) => tracing::error!(error = %err, "database error"),
-                Self::Internal(err) => {
-                    tracing::error!(error = format!("{err:#}"), "internal error")
+                Self::Database(err) => {
+                    tracing::error!(request_id, route, error = %err, "database error")
                 }
-                other => tracing::warn!(reason = %other, "service unavailable"),
+                Self::Internal(err) => {
+                    tracing::error!(
+                        request_id,
+                        route,
+                        error = format!("{err:#}"),
+                        "internal error"
+                    )
+                }
+                other => tracing::warn!(request_id, route, reason = %other, "service unavailable"),
             }
         }
         let kind = self.kind();

@@ -1,21 +1,17 @@
 //! The middleware every public request passes through, in one place so its order is visible.
 //!
-//! Outermost first: request id (taken or made) -> span and access log -> id echoed on the response
-//! -> RED metrics -> bare framework errors rewritten as problems -> panic -> 500 -> deadline ->
+//! Outermost first: request id (taken or made) -> id echoed on the response -> RED metrics and the
+//! access log line (`access_log`) -> bare framework errors rewritten as problems -> panic -> 500 -> deadline ->
 //! body size limit -> the route.
 
-use std::time::Duration;
-
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, header};
 use axum::middleware;
 use axum::response::Response;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
-use tracing::Span;
 
 use crate::config::ServerSettings;
 use crate::error::{ApiError, PROBLEM_JSON, problem_response};
@@ -24,15 +20,8 @@ use crate::error::{ApiError, PROBLEM_JSON, problem_response};
 /// list reads innermost first.
 pub(crate) fn public_layers(router: Router, settings: &ServerSettings) -> Router {
     protect(router, settings)
-        .layer(middleware::from_fn(crate::monitoring::track_http))
+        .layer(middleware::from_fn(crate::access_log::observe))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(request_span)
-                .on_request(())
-                .on_response(log_response)
-                .on_failure(()),
-        )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }
 
@@ -58,29 +47,6 @@ fn protect(router: Router, settings: &ServerSettings) -> Router {
 
 async fn not_found() -> ApiError {
     ApiError::NotFound
-}
-
-/// The span every log line of a request carries: the route template, never the raw path (which
-/// holds ids), and the request id that clients and other services quote.
-fn request_span(request: &Request) -> Span {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str);
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    tracing::info_span!("request", method = %request.method(), route, request_id)
-}
-
-fn log_response(response: &Response, latency: Duration, _span: &Span) {
-    tracing::info!(
-        status = response.status().as_u16(),
-        latency_ms = (latency.as_secs_f64() * 1e6).round() / 1e3,
-        "request finished"
-    );
 }
 
 fn panic_problem(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
@@ -135,7 +101,10 @@ async fn problem_for_bare_errors(response: Response) -> Response {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use axum::body::Body;
+    use axum::extract::Request;
     use axum::routing::get;
     use tower::ServiceExt as _;
 

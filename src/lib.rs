@@ -4,6 +4,7 @@
 //! way: router -> handler -> repository (SQL) -> PostgreSQL. Handlers never build SQL and
 //! repository functions never see HTTP types.
 
+mod access_log;
 pub mod config;
 pub mod db;
 pub mod server;

@@ -4,12 +4,11 @@
 //! (see the README's metrics table); change them only together.
 
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{Method, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::extract::State;
+use axum::http::{Method, StatusCode, header};
+use axum::response::IntoResponse;
 use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
@@ -112,10 +111,10 @@ fn register_counters() {
 /// Takes a request off `http_server_active_requests` however it ends. hyper drops the handler
 /// future when the client goes away, and then nothing after its `.await` runs: a decrement
 /// placed there would leave the gauge one higher for every abandoned request, for good.
-struct InFlight(metrics::Gauge);
+pub(crate) struct InFlight(metrics::Gauge);
 
 impl InFlight {
-    fn start(method: &'static str) -> Self {
+    pub(crate) fn start(method: &'static str) -> Self {
         let gauge = metrics::gauge!("http_server_active_requests", "method" => method);
         gauge.increment(1.0);
         Self(gauge)
@@ -128,31 +127,24 @@ impl Drop for InFlight {
     }
 }
 
-/// Records one observation per finished request. The route label is the matched template (or
-/// `unmatched`) and the method is one of the standard ones, so hostile paths or verbs cannot
-/// create new series.
-pub(crate) async fn track_http(request: Request, next: Next) -> Response {
-    let method = method_label(request.method());
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|path| path.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let in_flight = InFlight::start(method);
-    let started = Instant::now();
-    let response = next.run(request).await;
-    drop(in_flight);
+/// Records one finished request. The route label is the matched template (or `unmatched`) and the
+/// method is one of the standard ones, so hostile paths or verbs cannot create new series.
+pub(crate) fn record_request(
+    method: &'static str,
+    route: &str,
+    status: StatusCode,
+    latency: Duration,
+) {
     metrics::histogram!(
         "http_server_request_duration_seconds",
         "method" => method,
-        "route" => route,
-        "status" => response.status().as_str().to_owned(),
+        "route" => route.to_owned(),
+        "status" => status.as_str().to_owned(),
     )
-    .record(started.elapsed());
-    response
+    .record(latency);
 }
 
-fn method_label(method: &Method) -> &'static str {
+pub(crate) fn method_label(method: &Method) -> &'static str {
     match *method {
         Method::GET => "GET",
         Method::POST => "POST",

@@ -1,30 +1,23 @@
 //! Logging: one subscriber per process, JSON in production, readable text in development.
 
-use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::format::FmtSpan;
 
 use crate::config::RunMode;
 
-/// Lines waiting for the log thread; the queue is allocated up front, so this is memory at rest
-/// (the library's default of 128,000 costs ~4 MiB).
-const QUEUED_LINES: usize = 4_096;
+mod batched;
+
+pub use batched::{BatchedStdout, FlushGuard};
 
 /// Installs the global subscriber, writing to stdout. `RUST_LOG` filters (default `info`). Safe to
 /// call more than once: only the first call takes effect.
 ///
-/// Lines are written by a thread of their own, buffered and flushed whenever it has caught up, so
-/// a request pays for formatting its access line but not for a `write` system call (one per line
-/// was ~5% of the CPU a request costs). Nothing is dropped: when the queue is full, callers wait.
-/// Keep the returned guard until exit; dropping it flushes what is still queued.
-#[must_use = "dropping the guard stops logging; keep it until the process exits"]
-pub fn init(mode: RunMode) -> WorkerGuard {
-    let stdout = std::io::BufWriter::new(std::io::stdout());
-    let (writer, guard) = NonBlockingBuilder::default()
-        .lossy(false)
-        .buffered_lines_limit(QUEUED_LINES)
-        .finish(stdout);
+/// Lines reach stdout in batches (see [`BatchedStdout`]), so keep the returned guard until exit:
+/// dropping it writes out what is still buffered.
+#[must_use = "dropping the guard stops the log flusher; keep it until the process exits"]
+pub fn init(mode: RunMode) -> FlushGuard {
+    let (writer, guard) = BatchedStdout::start();
     init_with_writer(mode, writer);
     guard
 }
@@ -60,6 +53,11 @@ pub fn log_panics() {
             .location()
             .map(|l| format!("{}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        tracing::error!(%location, "panic");
+        // Inside a request, which one: the panic hook runs on the panicking task's thread.
+        let request = crate::access_log::current();
+        let (request_id, route) = request
+            .as_deref()
+            .map_or(("", ""), |r| (r.request_id.as_str(), r.route.as_str()));
+        tracing::error!(%location, request_id, route, "panic");
     }));
 }
