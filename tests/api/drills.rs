@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-use crate::support::postgres::PgCluster;
+use crate::support::postgres::{PgCluster, blocking, private_cluster};
 use crate::support::process::{Service, account};
 use crate::support::wait::{readiness_becomes, within};
 use crate::support::{content_type, sqlx_connect};
@@ -207,14 +207,6 @@ async fn sigterm_under_load_fails_no_request_accepted_before_the_signal() {
 }
 
 /// Runs a blocking cluster operation off the runtime, which also drives the load.
-async fn blocking(cluster: &Arc<PgCluster>, op: fn(&PgCluster) -> std::io::Result<()>) {
-    let cluster = Arc::clone(cluster);
-    tokio::task::spawn_blocking(move || op(&cluster))
-        .await
-        .expect("the cluster task")
-        .expect("the cluster operation");
-}
-
 #[tokio::test]
 async fn postgres_stopped_under_load_answers_503_and_loses_no_acknowledged_write() {
     const ACQUIRE: Duration = Duration::from_millis(500);
@@ -222,11 +214,7 @@ async fn postgres_stopped_under_load_answers_503_and_loses_no_acknowledged_write
     const MARGIN: Duration = Duration::from_millis(1000);
     within(Duration::from_secs(120), async {
         let _turn = ONE_AT_A_TIME.lock().await;
-        let cluster = tokio::task::spawn_blocking(PgCluster::start)
-            .await
-            .expect("the cluster task")
-            .expect("a private PostgreSQL cluster");
-        let cluster = Arc::new(cluster);
+        let cluster = private_cluster().await;
         let url = crate::support::fresh_database(&cluster.url("postgres")).await;
         let service =
             Service::start_on(&url, &[("ECHODIARY__DATABASE__ACQUIRE_TIMEOUT_MS", "500")]).await;

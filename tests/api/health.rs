@@ -1,13 +1,12 @@
 //! Liveness, readiness and the health report: their shapes, and how they follow the schema and
 //! the database going away and coming back.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::postgres::PgCluster;
+use crate::support::postgres::{PgCluster, blocking, private_cluster};
 use crate::support::row_lock::blocked_by_row_lock;
 use crate::support::wait::{readiness_becomes, within};
 use crate::support::{TestApp, admin_url, assert_problem, fresh_database};
@@ -132,23 +131,10 @@ async fn readiness_is_503_while_the_schema_is_behind_and_200_once_migrated() {
     .await;
 }
 
-/// Runs a blocking cluster operation off the runtime, which also serves the app under test.
-async fn blocking(cluster: &Arc<PgCluster>, op: fn(&PgCluster) -> std::io::Result<()>) {
-    let cluster = Arc::clone(cluster);
-    tokio::task::spawn_blocking(move || op(&cluster))
-        .await
-        .expect("the cluster task")
-        .expect("the cluster operation");
-}
-
 #[tokio::test]
 async fn readiness_is_503_while_the_database_is_stopped_and_recovers_without_a_restart() {
     within(Duration::from_secs(120), async {
-        let cluster = tokio::task::spawn_blocking(PgCluster::start)
-            .await
-            .expect("the cluster task")
-            .expect("a private PostgreSQL cluster");
-        let cluster = Arc::new(cluster);
+        let cluster = private_cluster().await;
         let url = fresh_database(&cluster.url("postgres")).await;
         // The default acquire timeout (2 s) is what an outage looks like in production. Readiness
         // is checked on every probe here; reusing a pass is pinned down by its own test below.
@@ -247,11 +233,7 @@ async fn readiness_is_503_while_the_database_is_stopped_and_recovers_without_a_r
 async fn a_passing_readiness_check_is_reused_for_the_cache_interval_and_a_failing_one_never_is() {
     const REUSE: Duration = Duration::from_secs(5);
     within(Duration::from_secs(120), async {
-        let cluster = tokio::task::spawn_blocking(PgCluster::start)
-            .await
-            .expect("the cluster task")
-            .expect("a private PostgreSQL cluster");
-        let cluster = Arc::new(cluster);
+        let cluster = private_cluster().await;
         let url = fresh_database(&cluster.url("postgres")).await;
         let reuse_ms = REUSE.as_millis().to_string();
         let app = TestApp::spawn_on(

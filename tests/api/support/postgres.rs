@@ -16,7 +16,7 @@ use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// pg_ctl's wait limit in seconds: generous for a loaded two-core CI machine, yet a server that
 /// never comes up fails the test with its log instead of hanging it.
@@ -291,4 +291,23 @@ fn run(cmd: &mut Command, what: &str) -> io::Result<()> {
         "{what} failed ({}):\n{stdout}{stderr}",
         out.status
     )))
+}
+
+/// A private cluster for a test that stops and restarts PostgreSQL, started off the runtime.
+pub(crate) async fn private_cluster() -> Arc<PgCluster> {
+    let cluster = tokio::task::spawn_blocking(PgCluster::start)
+        .await
+        .expect("the cluster task")
+        .expect("a private PostgreSQL cluster");
+    Arc::new(cluster)
+}
+
+/// Runs a blocking cluster operation (stop, restart) off the runtime, which also serves the app
+/// under test.
+pub(crate) async fn blocking(cluster: &Arc<PgCluster>, op: fn(&PgCluster) -> io::Result<()>) {
+    let cluster = Arc::clone(cluster);
+    tokio::task::spawn_blocking(move || op(&cluster))
+        .await
+        .expect("the cluster task")
+        .expect("the cluster operation");
 }
