@@ -38,6 +38,8 @@
 # its built-in kustomize), python3 with venv, node and npm.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck disable=SC1091 # shellchecked on its own
+source scripts/lib/install.sh
 readonly REPO=$PWD
 readonly HELPERS=$REPO/scripts/deploy-check
 
@@ -69,33 +71,8 @@ usage() {
 
 # ------------------------------------------------------------------------------------------ install
 
-# One install at a time per machine: a second run waits for the first instead of racing it.
-with_install_lock() {
-  mkdir -p "$CACHE_ROOT"
-  (
-    flock 9
-    "$@"
-  ) 9>"$CACHE_ROOT/.check-deploy.lock"
-}
-
-# A venv at $1 with the requirement specifiers $2, rebuilt only when they change; $3 is a Python
-# statement that proves the install works.
-install_venv() {
-  local venv=$1 requirements=$2 probe=$3 stamp=$1/.check-deploy-requirements
-  if [[ -f $stamp && $(<"$stamp") == "$requirements" ]] && "$venv/bin/python" -c "$probe" 2>/dev/null; then
-    return 0
-  fi
-  command -v python3 >/dev/null || die "python3 is needed to install $requirements"
-  echo "check-deploy: installing $requirements into $venv" >&2
-  rm -rf "$venv"
-  python3 -m venv "$venv" || die "python3 -m venv failed (Debian/Ubuntu: apt-get install python3-venv)"
-  # shellcheck disable=SC2086 # a list of requirement specifiers
-  if ! "$venv/bin/pip" install --quiet --disable-pip-version-check --no-input $requirements >&2; then
-    rm -rf "$venv"
-    die "pip install $requirements failed"
-  fi
-  printf '%s\n' "$requirements" >"$stamp"
-}
+with_install_lock() { install_lock check-deploy "$CACHE_ROOT" "$@"; }
+install_venv() { install_python_venv check-deploy "$@"; }
 
 # npm ci of the committed lock file into a scratch directory, moved into place whole: an interrupted
 # install leaves nothing half-done behind. Redone when the lock file changes.

@@ -34,6 +34,8 @@
 # of python-hcl2 (bc-python-hcl2) that installs the same `hcl2` module. After that it runs offline.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck disable=SC1091 # shellchecked on its own
+source scripts/lib/install.sh
 readonly REPO=$PWD
 
 readonly PYTHON_HCL2_VERSION=8.1.4
@@ -62,39 +64,12 @@ usage() {
 
 # ------------------------------------------------------------------------------------------ install
 
-# One install at a time per machine: a second run waits for the first instead of racing it.
-with_install_lock() {
-  mkdir -p "$TF_VENV"
-  (
-    flock 9
-    "$@"
-  ) 9>"$TF_VENV/.install.lock"
-}
-
-# install_venv DIR "REQUIREMENTS" PYTHON-MODULE: a venv holding exactly those pins, rebuilt from
-# scratch when the pins change or the venv is broken.
-install_venv() {
-  local venv=$1 requirements=$2 module=$3 stamp=$1/.check-terraform-requirements
-  if [[ -f $stamp && $(<"$stamp") == "$requirements" ]] &&
-    "$venv/bin/python" -c "import $module" 2>/dev/null; then
-    return 0
-  fi
-  command -v python3 >/dev/null || die "python3 is needed to install the Python tools"
-  echo "check-terraform: installing $requirements into $venv" >&2
-  rm -rf "$venv"
-  python3 -m venv "$venv" ||
-    die "python3 -m venv failed (Debian/Ubuntu: apt-get install python3-venv)"
-  # shellcheck disable=SC2086 # a list of requirement specifiers
-  if ! "$venv/bin/pip" install --quiet --disable-pip-version-check --no-input $requirements >&2; then
-    rm -rf "$venv"
-    die "pip install $requirements failed"
-  fi
-  printf '%s\n' "$requirements" >"$stamp"
-}
+with_install_lock() { install_lock check-terraform "$TF_VENV" "$@"; }
+install_venv() { install_python_venv check-terraform "$@"; }
 
 install_tools() {
-  with_install_lock install_venv "$HCL_VENV" "$HCL_REQUIREMENTS" hcl2
-  with_install_lock install_venv "$CHECKOV_VENV" "$CHECKOV_REQUIREMENTS" checkov
+  with_install_lock install_venv "$HCL_VENV" "$HCL_REQUIREMENTS" "import hcl2"
+  with_install_lock install_venv "$CHECKOV_VENV" "$CHECKOV_REQUIREMENTS" "import checkov"
   PYTHON=$HCL_VENV/bin/python
   SHELLCHECK=$HCL_VENV/bin/shellcheck
   CHECKOV=$CHECKOV_VENV/bin/checkov

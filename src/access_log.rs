@@ -31,9 +31,15 @@ tokio::task_local! {
     static REQUEST: Arc<RequestContext>;
 }
 
-/// The request being handled by the current task, if any.
-pub(crate) fn current() -> Option<Arc<RequestContext>> {
-    REQUEST.try_with(Arc::clone).ok()
+/// The request id and route of the request the current task is handling (empty outside one), for
+/// a log line written on the way, e.g. `with_current(|id, route| tracing::error!(request_id = id,
+/// route, "..."))`.
+pub(crate) fn with_current<T>(log: impl FnOnce(&str, &str) -> T) -> T {
+    let request = REQUEST.try_with(Arc::clone).ok();
+    match request.as_deref() {
+        Some(r) => log(&r.request_id, &r.route),
+        None => log("", ""),
+    }
 }
 
 /// Metrics and the access log line for every public request.

@@ -175,11 +175,7 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             // The cause is logged once, here, with the request's id and route; the client gets
             // no internals.
-            let request = crate::access_log::current();
-            let (request_id, route) = request
-                .as_deref()
-                .map_or(("", ""), |r| (r.request_id.as_str(), r.route.as_str()));
-            match &self {
+            crate::access_log::with_current(|request_id, route| match &self {
                 Self::Database(err) => {
                     tracing::error!(request_id, route, error = %err, "database error")
                 }
@@ -192,7 +188,7 @@ impl IntoResponse for ApiError {
                     )
                 }
                 other => tracing::warn!(request_id, route, reason = %other, "service unavailable"),
-            }
+            });
         }
         let kind = self.kind();
         let retry_after = match &self {

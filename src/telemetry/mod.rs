@@ -54,10 +54,8 @@ pub fn log_panics() {
             .map(|l| format!("{}:{}", l.file(), l.line()))
             .unwrap_or_default();
         // Inside a request, which one: the panic hook runs on the panicking task's thread.
-        let request = crate::access_log::current();
-        let (request_id, route) = request
-            .as_deref()
-            .map_or(("", ""), |r| (r.request_id.as_str(), r.route.as_str()));
-        tracing::error!(%location, request_id, route, "panic");
+        crate::access_log::with_current(|request_id, route| {
+            tracing::error!(%location, request_id, route, "panic");
+        });
     }));
 }
