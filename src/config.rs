@@ -121,9 +121,9 @@ pub struct DatabaseSettings {
     /// balancer and Prometheus together cost at most one query per interval. Failures are never
     /// reused: an instance reports ready as soon as the database is back. 0 checks every probe.
     pub ready_cache_ms: u64,
-    /// Ping every pooled connection before handing it out. Off by default: it adds a round trip
-    /// to every request (sqlx already pings on return to the pool), and a connection broken since
-    /// then fails its one request with 503 and is replaced.
+    /// Ping every pooled connection before handing it out (and never reuse one without that
+    /// test, see `db::lease`). Off by default: it adds a round trip to every request, and a
+    /// connection broken since its last use fails one request with 503 and is replaced.
     pub test_before_acquire: bool,
 }
 

@@ -1,18 +1,20 @@
 //! The PostgreSQL pool, the embedded migrations, and the instrumentation every query goes through.
 
+mod lease;
+
 use std::future::Future;
 use std::str::FromStr;
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use sqlx::PgPool;
 use sqlx::migrate::Migrator;
-use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres};
 
 use crate::config::DatabaseSettings;
-use crate::error::ApiError;
+
+pub(crate) use lease::Db;
 
 /// Migrations compiled into the binary, so an image always carries the schema it expects.
 ///
@@ -71,33 +73,6 @@ pub(crate) async fn schema_is_current(pool: &PgPool) -> Result<bool, sqlx::Error
         // 42P01 undefined_table: nothing was ever migrated here.
         Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => Ok(false),
         Err(e) => Err(e),
-    }
-}
-
-/// The pool as request handlers see it: every acquire is timed and a timeout is counted, because
-/// pool exhaustion is the first thing an operator needs to see.
-#[derive(Clone)]
-pub(crate) struct Db {
-    pool: PgPool,
-}
-
-impl Db {
-    pub(crate) fn new(pool: PgPool) -> Self {
-        Self { pool }
-    }
-
-    pub(crate) fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
-    pub(crate) async fn acquire(&self) -> Result<PoolConnection<Postgres>, ApiError> {
-        let started = Instant::now();
-        let result = self.pool.acquire().await;
-        metrics::histogram!("db_pool_acquire_duration_seconds").record(started.elapsed());
-        if matches!(result, Err(sqlx::Error::PoolTimedOut)) {
-            metrics::counter!("db_pool_acquire_timeouts_total").increment(1);
-        }
-        Ok(result?)
     }
 }
 

@@ -183,7 +183,7 @@ pub(crate) async fn render(State(state): State<AppState>) -> impl IntoResponse {
     let ready = crate::health::readiness(&state).await == "ok";
     metrics::gauge!("app_ready").set(if ready { 1.0 } else { 0.0 });
     let pool = state.db.pool();
-    let idle = pool.num_idle() as f64;
+    let idle = state.db.num_idle() as f64;
     let size = f64::from(pool.size());
     metrics::gauge!("db_pool_connections", "state" => "idle").set(idle);
     metrics::gauge!("db_pool_connections", "state" => "in_use").set((size - idle).max(0.0));

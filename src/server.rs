@@ -55,6 +55,7 @@ pub async fn run(
     );
 
     let upkeep = crate::monitoring::spawn_upkeep();
+    let idle_return = state.db.spawn_idle_return();
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
@@ -104,7 +105,7 @@ pub async fn run(
     // connections' tasks (each loop owns them), but only when the runtime next gets to them, and a
     // connection taken mid-query goes back to the pool through a task of its own; an unbounded
     // wait could outlast the deadline.
-    let close_pools = async { tokio::join!(state.db.pool().close(), state.health_db.close()) };
+    let close_pools = async { tokio::join!(state.db.close(), state.health_db.close()) };
     if tokio::time::timeout(POOL_CLOSE_TIMEOUT, close_pools)
         .await
         .is_err()
@@ -112,6 +113,7 @@ pub async fn run(
         tracing::warn!("database connections still in use; leaving them to the exit");
     }
     upkeep.abort();
+    idle_return.abort();
     tracing::info!("shutdown complete");
     Ok(())
 }

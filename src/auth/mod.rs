@@ -103,16 +103,15 @@ async fn register(
 ) -> Result<impl IntoResponse> {
     let email = body.email;
     let password_hash = state.passwords.hash(body.password).await?;
-    let mut conn = state.db.acquire().await?;
-    let user = users::db::insert(
-        &mut *conn,
-        users::db::NewUser {
-            email: &email,
-            password_hash: &password_hash,
-            display_name: body.display_name.as_deref(),
-        },
-    )
-    .await?;
+    let new_user = users::db::NewUser {
+        email: &email,
+        password_hash: &password_hash,
+        display_name: body.display_name.as_deref(),
+    };
+    let user = state
+        .db
+        .run(async |conn| users::db::insert(conn, new_user).await)
+        .await?;
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, "/api/v1/users/me")],
@@ -145,11 +144,11 @@ async fn login(
             retry_after_secs: wait.as_secs_f64().ceil() as u64,
         });
     }
-    let credentials = {
-        // The connection goes back to the pool before the (slow) hash check.
-        let mut conn = state.db.acquire().await?;
-        users::db::find_credentials(&mut *conn, &email).await?
-    };
+    // The connection goes back to the pool before the (slow) hash check.
+    let credentials = state
+        .db
+        .run(async |conn| users::db::find_credentials(conn, &email).await)
+        .await?;
     let (user_id, stored) = match credentials {
         Some(c) => (Some(c.id), Some(c.password_hash)),
         None => (None, None),

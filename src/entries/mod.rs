@@ -58,25 +58,22 @@ fn with_etag(status: StatusCode, entry: Entry, location: bool) -> Response {
 )]
 async fn create_entry(
     user: AuthUser,
-    State(db): State<Db>,
+    State(pool): State<Db>,
     ValidJson(new): ValidJson<NewEntry>,
 ) -> Result<Response> {
     let tags = new.tags.unwrap_or_default();
-    let mut conn = db.acquire().await?;
-    let entry = db::insert(
-        &mut *conn,
-        user.id,
-        db::NewEntryRow {
-            title: new.title.as_deref(),
-            content: &new.content,
-            mood: new.mood,
-            tags: &tags,
-            entry_date: new
-                .entry_date
-                .unwrap_or_else(|| chrono::Utc::now().date_naive()),
-        },
-    )
-    .await?;
+    let row = db::NewEntryRow {
+        title: new.title.as_deref(),
+        content: &new.content,
+        mood: new.mood,
+        tags: &tags,
+        entry_date: new
+            .entry_date
+            .unwrap_or_else(|| chrono::Utc::now().date_naive()),
+    };
+    let entry = pool
+        .run(async |conn| db::insert(conn, user.id, row).await)
+        .await?;
     metrics::counter!("diary_entries_written_total", "operation" => "create").increment(1);
     Ok(with_etag(StatusCode::CREATED, entry, true))
 }
@@ -96,7 +93,7 @@ async fn create_entry(
 )]
 async fn list_entries(
     user: AuthUser,
-    State(db): State<Db>,
+    State(pool): State<Db>,
     ValidQuery(query): ValidQuery<ListQuery>,
 ) -> Result<Json<EntryPage>> {
     if let (Some(from), Some(to)) = (query.from, query.to)
@@ -106,22 +103,19 @@ async fn list_entries(
     }
     let after = query.cursor.as_deref().map(Cursor::decode).transpose()?;
     let limit = query.limit.unwrap_or(DEFAULT_PAGE_SIZE);
-    let mut conn = db.acquire().await?;
-    // One row more than asked tells whether another page exists without a count query.
-    let mut items = db::list(
-        &mut *conn,
-        user.id,
-        db::ListFilter {
-            after,
-            from: query.from,
-            to: query.to,
-            mood: query.mood,
-            tag: query.tag.as_deref(),
-            q: query.q.as_deref(),
-            limit: limit + 1,
-        },
-    )
-    .await?;
+    let filter = db::ListFilter {
+        after,
+        from: query.from,
+        to: query.to,
+        mood: query.mood,
+        tag: query.tag.as_deref(),
+        q: query.q.as_deref(),
+        // One row more than asked tells whether another page exists without a count query.
+        limit: limit + 1,
+    };
+    let mut items = pool
+        .run(async |conn| db::list(conn, user.id, filter).await)
+        .await?;
     let next_cursor = if items.len() as i64 > limit {
         items.truncate(limit as usize);
         items.last().map(|last| {
@@ -149,14 +143,13 @@ async fn list_entries(
         EntryLookup, Unauthenticated, DatabaseBusy,
     )
 )]
-async fn get_entry(user: AuthUser, State(db): State<Db>, PathId(id): PathId) -> Result<Response> {
-    let mut conn = db.acquire().await?;
-    let entry = db::get(&mut *conn, user.id, id).await;
-    // Back to the pool before serialising: the connection is the scarce resource.
-    drop(conn);
+async fn get_entry(user: AuthUser, State(pool): State<Db>, PathId(id): PathId) -> Result<Response> {
+    let entry = pool
+        .run(async |conn| db::get(conn, user.id, id).await)
+        .await?;
     Ok(with_etag(
         StatusCode::OK,
-        entry?.ok_or(ApiError::NotFound)?,
+        entry.ok_or(ApiError::NotFound)?,
         false,
     ))
 }
@@ -181,7 +174,7 @@ async fn get_entry(user: AuthUser, State(db): State<Db>, PathId(id): PathId) -> 
 )]
 async fn update_entry(
     user: AuthUser,
-    State(db): State<Db>,
+    State(pool): State<Db>,
     PathId(id): PathId,
     headers: HeaderMap,
     ValidJson(patch): ValidJson<EntryPatch>,
@@ -199,15 +192,22 @@ async fn update_entry(
         // A weak or foreign tag can never match a strong version tag.
         IfMatch::Never => Some(-1),
     };
-    let mut conn = db.acquire().await?;
-    match db::update(&mut *conn, user.id, id, &patch, expected_version).await? {
+    let (updated, exists) = pool
+        .run(async |conn| {
+            let updated = db::update(&mut *conn, user.id, id, &patch, expected_version).await?;
+            // Told apart only when it matters: a version mismatch (412) or no such entry (404).
+            let exists = updated.is_none()
+                && expected_version.is_some()
+                && db::exists(&mut *conn, user.id, id).await?;
+            Ok((updated, exists))
+        })
+        .await?;
+    match updated {
         Some(entry) => {
             metrics::counter!("diary_entries_written_total", "operation" => "update").increment(1);
             Ok(with_etag(StatusCode::OK, entry, false))
         }
-        None if expected_version.is_some() && db::exists(&mut *conn, user.id, id).await? => {
-            Err(ApiError::PreconditionFailed)
-        }
+        None if exists => Err(ApiError::PreconditionFailed),
         None => Err(ApiError::NotFound),
     }
 }
@@ -258,11 +258,13 @@ fn if_match_version(value: &HeaderValue) -> Result<IfMatch> {
 )]
 async fn delete_entry(
     user: AuthUser,
-    State(db): State<Db>,
+    State(pool): State<Db>,
     PathId(id): PathId,
 ) -> Result<StatusCode> {
-    let mut conn = db.acquire().await?;
-    if db::delete(&mut *conn, user.id, id).await? {
+    if pool
+        .run(async |conn| db::delete(conn, user.id, id).await)
+        .await?
+    {
         metrics::counter!("diary_entries_written_total", "operation" => "delete").increment(1);
         Ok(StatusCode::NO_CONTENT)
     } else {

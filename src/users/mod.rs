@@ -40,9 +40,10 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         Unauthenticated, DatabaseBusy,
     )
 )]
-async fn me(user: AuthUser, State(db): State<Db>) -> Result<Json<User>> {
-    let mut conn = db.acquire().await?;
+async fn me(user: AuthUser, State(pool): State<Db>) -> Result<Json<User>> {
     // A valid token for an account that no longer exists is as good as no token.
-    let found = db::find_by_id(&mut *conn, user.id).await?;
+    let found = pool
+        .run(async |conn| db::find_by_id(conn, user.id).await)
+        .await?;
     found.map(Json).ok_or(ApiError::Unauthorized)
 }

@@ -6,6 +6,7 @@ mod support;
 mod auth;
 mod bad_input;
 mod cli;
+mod connection_reuse;
 mod database;
 mod docs;
 mod drills;
