@@ -54,7 +54,8 @@ pub struct ServerSettings {
     pub addr: SocketAddr,
     /// Ops listener: `/metrics` and health, never exposed through the public ingress.
     pub ops_addr: SocketAddr,
-    /// Whole-request deadline; a request still running then answers 503.
+    /// Whole-request deadline; a request still running then answers 503. Also the longest a
+    /// response write may make no progress (a client not reading) before the connection closes.
     pub request_timeout_ms: u64,
     /// Largest accepted request body; larger ones answer 413.
     pub body_limit_bytes: usize,

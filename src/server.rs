@@ -1,6 +1,7 @@
 //! Serving both listeners and shutting down without dropping a request.
 
 mod conn;
+mod write_stall;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -4,8 +4,9 @@
 //! `axum::serve` has no header read timeout and no header size limit, so a client that sends its
 //! headers a byte at a time (or never finishes them) held a connection, a task and its buffer for
 //! as long as it liked. The request deadline (`http::protect`) only starts once a request head is
-//! complete; the header read timeout covers the time before it. Between them, no phase of a
-//! request is unbounded while the client is the one sending.
+//! complete; the header read timeout covers the time before it, and the write stall limit
+//! (`write_stall`) the time after it, while the answer goes out. No phase of a request is
+//! unbounded, whether the client is sending or supposed to be reading.
 
 use std::future::Future;
 use std::pin::pin;
@@ -23,6 +24,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tower::ServiceExt as _;
 
+use super::write_stall::WriteStallLimit;
 use crate::config::ServerSettings;
 
 /// After an accept error that is not about one connection (EMFILE, ENFILE, ENOBUFS), the next
@@ -33,6 +35,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(500);
 /// How each connection is spoken to; built once per listener from the server settings.
 pub(super) struct Http {
     builder: http1::Builder,
+    write_stall_limit: Duration,
 }
 
 impl Http {
@@ -49,7 +52,11 @@ impl Http {
             .header_read_timeout(settings.header_read_timeout())
             .max_header_size(settings.max_header_bytes)
             .keep_alive(true);
-        Self { builder }
+        Self {
+            builder,
+            // A response that cannot be sent is a request that has not finished: the same limit.
+            write_stall_limit: settings.request_timeout(),
+        }
     }
 }
 
@@ -88,9 +95,10 @@ pub(super) async fn serve(
                         request.extensions_mut().insert(ConnectInfo(peer));
                         request
                     });
-                let connection = http
-                    .builder
-                    .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+                let connection = http.builder.serve_connection(
+                    TokioIo::new(WriteStallLimit::new(stream, http.write_stall_limit)),
+                    TowerToHyperService::new(service),
+                );
                 let connection = graceful.watch(connection);
                 connections.spawn(async move {
                     // Header timeouts, resets and clients that vanish mid-request end up here;

@@ -379,3 +379,62 @@ async fn normal_requests_answer_promptly_while_fifty_slowloris_clients_hold_conn
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_client_that_never_reads_its_answers_loses_its_connection_after_the_request_timeout() {
+    const REQUESTS: usize = 4000;
+    within(Duration::from_secs(60), async {
+        let service = service(HEADER_READ_TIMEOUT).await;
+        let one_answer = service
+            .client
+            .get(service.url("/openapi.json"))
+            .send()
+            .await
+            .expect("openapi.json")
+            .bytes()
+            .await
+            .expect("the document")
+            .len();
+        // Far more than the kernel buffers on both ends hold (a few MiB), so the server's writes
+        // must stall.
+        assert!(
+            REQUESTS * one_answer > 40 << 20,
+            "answers of {one_answer} bytes"
+        );
+
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+        let addr = service.public.trim_start_matches("http://");
+        let stream = socket
+            .connect(addr.parse().expect("an address"))
+            .await
+            .expect("connect");
+        let (mut reader, mut writer) = stream.into_split();
+        // Pipelined requests, none of whose answers is read for a while.
+        let asking = tokio::spawn(async move {
+            let request = b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n";
+            for _ in 0..REQUESTS {
+                if writer.write_all(request).await.is_err() {
+                    break;
+                }
+            }
+            writer
+        });
+        tokio::time::sleep(REQUEST_TIMEOUT + MARGIN).await;
+
+        let read = tokio::time::timeout(Duration::from_secs(20), until_closed(&mut reader)).await;
+        let received = read.expect("the server closed the connection").len();
+        assert!(
+            received < REQUESTS * one_answer / 2,
+            "the server kept writing to a client that read nothing for longer than the \
+             request timeout: {received} of {} bytes",
+            REQUESTS * one_answer
+        );
+        asking.abort();
+        // The service itself is unaffected.
+        let live = service.client.get(service.url("/health/live")).send().await;
+        assert_eq!(live.expect("live").status(), StatusCode::OK);
+        service.stop().await;
+    })
+    .await;
+}
