@@ -40,6 +40,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck disable=SC1091 # shellchecked on its own
 source scripts/lib/install.sh
+# shellcheck disable=SC1091
+source scripts/lib/stages.sh
 readonly REPO=$PWD
 readonly HELPERS=$REPO/scripts/deploy-check
 
@@ -231,34 +233,7 @@ readonly STAGES=(
 
 run_stages() {
   OUT=$WORK/out
-  local entry function title status failures=0 skipped=0 lines=()
-  for entry in "${STAGES[@]}"; do
-    function=${entry%%|*}
-    title=${entry#*|}
-    printf '\n===== %s =====\n' "$title"
-    DETAIL=""
-    status=0
-    "$function" || status=$?
-    case $status in
-      0) lines+=("$(printf '  PASS  %-34s %s' "$title" "$DETAIL")") ;;
-      3)
-        lines+=("$(printf '  SKIP  %-34s %s' "$title" "$DETAIL")")
-        skipped=$((skipped + 1))
-        ;;
-      *)
-        lines+=("$(printf '  FAIL  %-34s %s' "$title" "$DETAIL")")
-        failures=$((failures + 1))
-        ;;
-    esac
-  done
-  printf '\n===== check-deploy summary =====\n'
-  tool_versions
-  printf '%s\n' "${lines[@]}"
-  if ((failures)); then
-    printf 'check-deploy: %d stage(s) FAILED (findings: the FAIL lines above)\n' "$failures"
-    return 1
-  fi
-  printf 'check-deploy: all stages passed (%d skipped)\n' "$skipped"
+  run_stage_list check-deploy stage tool_versions "${STAGES[@]}"
 }
 
 # ------------------------------------------------------------------------------------------ self-test

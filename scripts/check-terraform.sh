@@ -36,6 +36,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck disable=SC1091 # shellchecked on its own
 source scripts/lib/install.sh
+# shellcheck disable=SC1091
+source scripts/lib/stages.sh
 readonly REPO=$PWD
 
 readonly PYTHON_HCL2_VERSION=8.1.4
@@ -521,29 +523,10 @@ readonly CHECKS=(
 )
 
 run_checks() {
-  local dir=$1 entry function title status failures=0 lines=()
+  local dir=$1
   rm -rf "$WORK/rendered"
-  for entry in "${CHECKS[@]}"; do
-    function=${entry%%|*}
-    title=${entry#*|}
-    printf '\n===== %s =====\n' "$title"
-    DETAIL=""
-    status=0
-    "$function" "$dir" || status=$?
-    if ((status == 0)); then
-      lines+=("$(printf '  PASS  %-36s %s' "$title" "$DETAIL")")
-    else
-      lines+=("$(printf '  FAIL  %-36s %s' "$title" "$DETAIL")")
-      failures=$((failures + 1))
-    fi
-  done
-  printf '\n===== check-terraform summary (%s) =====\n' "${dir#"$REPO"/}"
-  printf '%s\n' "${lines[@]}"
-  if ((failures)); then
-    printf 'check-terraform: %d check(s) FAILED\n' "$failures"
-    return 1
-  fi
-  printf 'check-terraform: all checks passed\n'
+  STAGE_ARGS=("$dir")
+  run_stage_list "check-terraform ${dir#"$REPO"/}" check : "${CHECKS[@]}"
 }
 
 # ------------------------------------------------------------------------------------------ self-test

@@ -26,6 +26,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck disable=SC1091 # shellchecked on its own
 source scripts/lib/install.sh
+# shellcheck disable=SC1091
+source scripts/lib/stages.sh
 readonly REPO=$PWD
 
 readonly YAMLLINT_VERSION=1.38.0
@@ -466,33 +468,7 @@ readonly CHECKS=(
 )
 
 run_checks() {
-  local entry function title status failures=0 skipped=0 lines=()
-  for entry in "${CHECKS[@]}"; do
-    function=${entry%%|*}
-    title=${entry#*|}
-    printf '\n===== %s =====\n' "$title"
-    DETAIL=""
-    status=0
-    "$function" || status=$?
-    case $status in
-      0) lines+=("$(printf '  PASS  %-36s %s' "$title" "$DETAIL")") ;;
-      3)
-        lines+=("$(printf '  SKIP  %-36s %s' "$title" "$DETAIL")")
-        skipped=$((skipped + 1))
-        ;;
-      *)
-        lines+=("$(printf '  FAIL  %-36s %s' "$title" "$DETAIL")")
-        failures=$((failures + 1))
-        ;;
-    esac
-  done
-  printf '\n===== ops-check summary =====\n'
-  printf '%s\n' "${lines[@]}"
-  if ((failures)); then
-    printf 'ops-check: %d check(s) FAILED\n' "$failures"
-    return 1
-  fi
-  printf 'ops-check: all checks passed (%d skipped)\n' "$skipped"
+  run_stage_list ops-check check : "${CHECKS[@]}"
 }
 
 # ------------------------------------------------------------------------------------------ self-test
