@@ -127,49 +127,38 @@ tool_versions() {
 # Each stage works on the repository in the current directory and the rendered output in $OUT,
 # prints what it finds and sets DETAIL (the summary line). Status: 0 passed, 1 failed, 3 skipped.
 
+# logged_stage NAME COMMAND...: runs COMMAND, its output shown and kept in $OUT/NAME.log; its last
+# line, less a leading "NAME: ", becomes DETAIL; returns COMMAND's status.
+logged_stage() {
+  local name=$1 status=0
+  shift
+  "$@" | tee "$OUT/$name.log" || status=$?
+  DETAIL=$(tail -n1 "$OUT/$name.log")
+  DETAIL=${DETAIL#"$name: "}
+  return "$status"
+}
+
 stage_render() {
   mkdir -p "$OUT"
-  local status=0
-  "$PYTHON" "$HELPERS/render.py" "$PWD" "$OUT" | tee "$OUT/render.log" || status=$?
-  DETAIL=$(tail -n1 "$OUT/render.log")
-  DETAIL=${DETAIL#render: }
-  return "$status"
+  logged_stage render "$PYTHON" "$HELPERS/render.py" "$PWD" "$OUT"
 }
 
 stage_k8s_schema() {
   local status=0
-  "$PYTHON" "$HELPERS/k8s_schema.py" "$KUBERNETES_VALIDATE" "$K8S_VERSION" "$OUT" | tee "$OUT/k8s-schema.log" ||
+  logged_stage k8s-schema "$PYTHON" "$HELPERS/k8s_schema.py" "$KUBERNETES_VALIDATE" "$K8S_VERSION" "$OUT" ||
     status=$?
-  DETAIL=$(tail -n1 "$OUT/k8s-schema.log")
-  DETAIL="${DETAIL#k8s-schema: } (kubernetes-validate $KUBERNETES_VALIDATE_VERSION --strict -k $K8S_VERSION)"
+  DETAIL+=" (kubernetes-validate $KUBERNETES_VALIDATE_VERSION --strict -k $K8S_VERSION)"
   return "$status"
 }
 
 stage_crd_schema() {
-  local status=0
-  node "$HELPERS/crd-validate.mjs" "$NODE_TOOLS" "$OUT/rendered" "$HELPERS/unvalidated-kinds.yaml" "$OUT" \
-    "$HELPERS/crds" |
-    tee "$OUT/crd-schema.log" || status=$?
-  DETAIL=$(tail -n1 "$OUT/crd-schema.log")
-  DETAIL=${DETAIL#crd-schema: }
-  return "$status"
+  logged_stage crd-schema node "$HELPERS/crd-validate.mjs" "$NODE_TOOLS" "$OUT/rendered" \
+    "$HELPERS/unvalidated-kinds.yaml" "$OUT" "$HELPERS/crds"
 }
 
-stage_references() {
-  local status=0
-  "$PYTHON" "$HELPERS/references.py" "$OUT" | tee "$OUT/references.log" || status=$?
-  DETAIL=$(tail -n1 "$OUT/references.log")
-  DETAIL=${DETAIL#references: }
-  return "$status"
-}
+stage_references() { logged_stage references "$PYTHON" "$HELPERS/references.py" "$OUT"; }
 
-stage_policy() {
-  local status=0
-  "$PYTHON" "$HELPERS/policy.py" "$OUT" | tee "$OUT/policy.log" || status=$?
-  DETAIL=$(tail -n1 "$OUT/policy.log")
-  DETAIL=${DETAIL#policy: }
-  return "$status"
-}
+stage_policy() { logged_stage policy "$PYTHON" "$HELPERS/policy.py" "$OUT"; }
 
 # Dockerfiles of the repository, generated and vendored trees left out.
 dockerfiles() {
