@@ -63,6 +63,11 @@ fn describe() {
         "Duration of finished HTTP requests by method, route template and status"
     );
     describe_gauge!("http_server_active_requests", "HTTP requests in flight");
+    describe_counter!(
+        "http_server_connections_cut_total",
+        "Connections the server closed on a client that took too long: to send a request head \
+         (header_timeout) or to read an answer (write_stall)"
+    );
     describe_gauge!(
         "db_pool_connections",
         "Connections held by the pool, by state"
@@ -100,6 +105,9 @@ fn describe() {
 /// series cannot be told apart from a broken scrape.
 fn register_counters() {
     metrics::counter!("db_pool_acquire_timeouts_total").increment(0);
+    for reason in ["header_timeout", "write_stall"] {
+        metrics::counter!("http_server_connections_cut_total", "reason" => reason).increment(0);
+    }
     for outcome in ["success", "failure", "rate_limited"] {
         metrics::counter!("auth_login_attempts_total", "outcome" => outcome).increment(0);
     }

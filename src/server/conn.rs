@@ -101,9 +101,15 @@ pub(super) async fn serve(
                 );
                 let connection = graceful.watch(connection);
                 connections.spawn(async move {
-                    // Header timeouts, resets and clients that vanish mid-request end up here;
-                    // they are the client's doing, so they are not worth more than a debug line.
+                    // Header timeouts, stalled writes, resets and clients that vanish
+                    // mid-request end up here; they are the client's doing, so they are not worth
+                    // more than a debug line. The timeouts are counted: many of them at once is
+                    // what a slowloris attack or a wedged client fleet looks like.
                     if let Err(err) = connection.await {
+                        if let Some(reason) = cut_reason(&err) {
+                            metrics::counter!("http_server_connections_cut_total", "reason" => reason)
+                                .increment(1);
+                        }
                         tracing::debug!(%peer, error = %err, "connection ended with an error");
                     }
                 });
@@ -126,6 +132,17 @@ pub(super) async fn serve(
     // Idle connections close at once; busy ones after their current response.
     graceful.shutdown().await;
     while connections.join_next().await.is_some() {}
+}
+
+/// Which of the server's own limits ended a connection, if one did.
+fn cut_reason(err: &hyper::Error) -> Option<&'static str> {
+    if err.is_timeout() {
+        return Some("header_timeout");
+    }
+    let stalled = std::error::Error::source(err)
+        .and_then(|source| source.downcast_ref::<std::io::Error>())
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut);
+    stalled.then_some("write_stall")
 }
 
 /// Errors that concern the connection being accepted, not the listener: the client gave up

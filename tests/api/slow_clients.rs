@@ -13,6 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
+use crate::support::exposition::Exposition;
 use crate::support::process::{Service, account};
 use crate::support::wait::within;
 
@@ -87,6 +88,22 @@ async fn send_until_closed(
         () = trickle(&mut writer, slow, every) => unreachable!("trickle never returns"),
     };
     (received, started.elapsed())
+}
+
+/// `http_server_connections_cut_total{reason}` of the service, from its ops port.
+async fn connections_cut(service: &Service, reason: &str) -> f64 {
+    let text = service
+        .client
+        .get(format!("{}/metrics", service.ops))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    Exposition::parse(&text)
+        .value("http_server_connections_cut_total", &[("reason", reason)])
+        .expect("http_server_connections_cut_total is exposed for every reason")
 }
 
 /// The status code of a raw HTTP/1.1 response, if it is one.
@@ -170,6 +187,10 @@ async fn headers_sent_slowly_or_never_finished_are_cut_at_the_header_read_timeou
             HEADER_READ_TIMEOUT,
             "an idle kept-alive connection",
         );
+        // The three slow heads at least; idle kept-alive connections count too.
+        let cut = connections_cut(&service, "header_timeout").await;
+        assert!(cut >= 3.0, "header timeouts counted: {cut}");
+        assert_eq!(connections_cut(&service, "write_stall").await, 0.0);
 
         let live = service.client.get(service.url("/health/live")).send().await;
         assert_eq!(live.expect("live").status(), StatusCode::OK);
@@ -431,6 +452,7 @@ async fn a_client_that_never_reads_its_answers_loses_its_connection_after_the_re
             REQUESTS * one_answer
         );
         asking.abort();
+        assert_eq!(connections_cut(&service, "write_stall").await, 1.0);
         // The service itself is unaffected.
         let live = service.client.get(service.url("/health/live")).send().await;
         assert_eq!(live.expect("live").status(), StatusCode::OK);
