@@ -28,10 +28,10 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 use crate::error::ApiError;
 
 /// A parked connection not taken for this long goes back to sqlx's idle queue.
-pub(crate) const PARKED_IDLE_LIMIT: Duration = Duration::from_secs(1);
+const PARKED_IDLE_LIMIT: Duration = Duration::from_secs(1);
 /// A connection out of sqlx's pool for this long (or the pool's `max_lifetime`, if shorter) goes
 /// back to it after its current use.
-pub(crate) const HOLD_LIMIT: Duration = Duration::from_secs(60);
+const HOLD_LIMIT: Duration = Duration::from_secs(60);
 
 /// Cheap to clone: one reference count.
 #[derive(Clone)]
@@ -134,7 +134,7 @@ impl Db {
     }
 
     /// Sends parked connections unused for [`PARKED_IDLE_LIMIT`] back to sqlx.
-    pub(crate) fn return_idle(&self) {
+    fn return_idle(&self) {
         let now = Instant::now();
         let stale: Vec<ParkedConn> = {
             let mut parked = self.0.parked.lock();
