@@ -6,7 +6,7 @@
 //! (`bench/run.py`, `RUST_LOG=info` against `info,echodiary::http=warn`). Instead the request's
 //! id and route live in a task-local for the request's duration, the access line is one event
 //! with flat fields, and the few lines written while handling a request (errors, panics) add the
-//! same fields from [`current`].
+//! same fields from [`with_current`].
 
 use std::sync::Arc;
 use std::time::Instant;
