@@ -928,13 +928,7 @@ self_test() {
       cat "$log"
     fi
   done
-  printf '\n===== check-deploy self-test =====\n'
-  printf '%s\n' "${lines[@]}"
-  if ((bad)); then
-    printf 'check-deploy self-test: %d case(s) WRONG\n' "$bad"
-    return 1
-  fi
-  printf 'check-deploy self-test: all %d cases as expected\n' "${#CASES[@]}"
+  self_test_summary check-deploy "${#CASES[@]}" "$bad" "${lines[@]}"
 }
 
 main() {

@@ -637,13 +637,7 @@ self_test() {
       [[ -z $found ]] || lines+=("            $found")
     fi
   done
-  printf '\n===== check-terraform self-test =====\n'
-  printf '%s\n' "${lines[@]}"
-  if ((bad)); then
-    printf 'check-terraform self-test: %d case(s) WRONG\n' "$bad"
-    return 1
-  fi
-  printf 'check-terraform self-test: all %d cases as expected\n' "${#CASES[@]}"
+  self_test_summary check-terraform "${#CASES[@]}" "$bad" "${lines[@]}"
 }
 
 main() {

@@ -644,13 +644,7 @@ self_test() {
       [[ -z $found ]] || lines+=("            $found")
     fi
   done
-  printf '\n===== ops-check self-test =====\n'
-  printf '%s\n' "${lines[@]}"
-  if ((bad)); then
-    printf 'ops-check self-test: %d case(s) WRONG\n' "$bad"
-    return 1
-  fi
-  printf 'ops-check self-test: all %d cases as expected\n' "${#CASES[@]}"
+  self_test_summary ops-check "${#CASES[@]}" "$bad" "${lines[@]}"
 }
 
 main() {

@@ -12,11 +12,12 @@ Kubernetes K8S_VERSION does not serve (policy/v1beta1, a typo such as apps/v2): 
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+from rendered import rendered_roots
 
 ERROR = re.compile(r"^ERROR (?P<file>\S+) did not validate for resource (?P<kind>[^/\s]+)/(?P<name>\S+) "
                    r"against version (?P<version>\S+): (?P<message>.*)$")
@@ -31,14 +32,8 @@ def builtin_group(api_version: str) -> bool:
 
 def main() -> int:
     tool, version, out = sys.argv[1], sys.argv[2], Path(sys.argv[3])
-    roots = json.loads((out / "roots.json").read_text()) if (out / "roots.json").is_file() else []
     failures, checked, skipped = [], 0, 0
-    for root in roots:
-        rendered = out / "rendered" / f"{root['slug']}.yaml"
-        if not rendered.is_file():
-            continue
-        origins_file = out / "rendered" / f"{root['slug']}.origins.json"
-        origins = json.loads(origins_file.read_text()) if origins_file.is_file() else {}
+    for root, rendered, origins in rendered_roots(out):
         by_kind_name = {}
         for key, where in origins.items():
             kind, _, name = key.split("/", 2)

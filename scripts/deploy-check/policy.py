@@ -45,6 +45,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from rendered import rendered_roots
+
 EXEMPT_ANNOTATION = "policy.echodiary.dev/exempt"
 RULES = [
     "readiness-probe", "liveness-probe", "cpu-request", "memory-request", "memory-limit",
@@ -313,15 +315,9 @@ def main(argv: list[str]) -> int:
         print("\n".join(RULES))
         return 0
     out = Path(argv[1])
-    roots = json.loads((out / "roots.json").read_text()) if (out / "roots.json").is_file() else []
     checker = Checker()
     per_root = []
-    for root in roots:
-        rendered = out / "rendered" / f"{root['slug']}.yaml"
-        if not rendered.is_file():
-            continue
-        origins_file = out / "rendered" / f"{root['slug']}.origins.json"
-        origins = json.loads(origins_file.read_text()) if origins_file.is_file() else {}
+    for root, rendered, origins in rendered_roots(out):
         before = (len(checker.failures), checker.workloads, checker.containers)
         for doc in yaml.safe_load_all(rendered.read_text()):
             if not isinstance(doc, dict) or "kind" not in doc:
@@ -349,7 +345,7 @@ def main(argv: list[str]) -> int:
     print("\n".join(per_root))
     print(f"policy: {checker.workloads} workload(s), {checker.containers} container(s), "
           f"{len(checker.failures)} finding(s), {len(checker.exemptions)} exception(s)")
-    if not roots:
+    if not per_root:
         print("policy: nothing rendered to check")
         return 1
     return 1 if checker.failures else 0

@@ -38,6 +38,8 @@ from pathlib import Path
 
 import yaml
 
+from rendered import rendered_roots
+
 EXEMPT_ANNOTATION = "policy.echodiary.dev/exempt"
 RULES = ("refs", "argocd-project", "notifications")
 CLUSTER_SCOPED = {
@@ -527,14 +529,8 @@ class Checker:
 
 def main() -> int:
     out = Path(sys.argv[1])
-    entries = json.loads((out / "roots.json").read_text()) if (out / "roots.json").is_file() else []
     roots = []
-    for entry in entries:
-        rendered = out / "rendered" / f"{entry['slug']}.yaml"
-        if not rendered.is_file():
-            continue
-        origins_file = out / "rendered" / f"{entry['slug']}.origins.json"
-        origins = json.loads(origins_file.read_text()) if origins_file.is_file() else {}
+    for entry, rendered, origins in rendered_roots(out):
         docs = [d for d in yaml.safe_load_all(rendered.read_text()) if isinstance(d, dict)]
         roots.append(Root(entry, docs, origins))
     checker = Checker(roots)

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# The stage runner shared by scripts/ops-check.sh, check-deploy.sh and check-terraform.sh: sourced,
-# not run.
+# The stage runner and the self-test summary shared by scripts/ops-check.sh, check-deploy.sh and
+# check-terraform.sh: sourced, not run.
 
 # run_stage_list NAME NOUN SUMMARY-HOOK ENTRY...: runs each "function|title" ENTRY in order, with
 # the words in the array STAGE_ARGS (if set) as arguments. A stage returns 0 (pass), 3 (skipped: a
@@ -38,4 +38,18 @@ run_stage_list() {
     return 1
   fi
   printf '%s: all %ss passed (%d skipped)\n' "$name" "$noun" "$skipped"
+}
+
+# self_test_summary NAME CASES BAD LINE...: a self-test's verdict after its case LINEs, given how
+# many CASES ran and how many went the wrong way (BAD). Returns 1 if any did.
+self_test_summary() {
+  local name=$1 cases=$2 bad=$3
+  shift 3
+  printf '\n===== %s self-test =====\n' "$name"
+  printf '%s\n' "$@"
+  if ((bad)); then
+    printf '%s self-test: %d case(s) WRONG\n' "$name" "$bad"
+    return 1
+  fi
+  printf '%s self-test: all %d cases as expected\n' "$name" "$cases"
 }

@@ -1,0 +1,20 @@
+"""What render.py left in OUT, as the later stages of scripts/check-deploy.sh read it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def rendered_roots(out: Path) -> Iterator[tuple[dict, Path, dict]]:
+    """(entry of OUT/roots.json, its rendered YAML, its origins: "kind/namespace/name" -> file) for
+    every root that rendered; roots that failed to build are left to the render stage's report."""
+    roots_file = out / "roots.json"
+    for entry in json.loads(roots_file.read_text()) if roots_file.is_file() else []:
+        rendered = out / "rendered" / f"{entry['slug']}.yaml"
+        if not rendered.is_file():
+            continue
+        origins_file = out / "rendered" / f"{entry['slug']}.origins.json"
+        origins = json.loads(origins_file.read_text()) if origins_file.is_file() else {}
+        yield entry, rendered, origins
