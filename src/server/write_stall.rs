@@ -88,9 +88,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WriteStallLimit<S> {
         self.inner.is_write_vectored()
     }
 
+    /// Passed through: a socket's flush completes at once, which says nothing about the client
+    /// reading, so it must not restart the stall clock.
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let outcome = Pin::new(&mut self.inner).poll_flush(cx);
-        self.watch(cx, outcome)
+        Pin::new(&mut self.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

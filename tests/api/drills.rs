@@ -206,7 +206,6 @@ async fn sigterm_under_load_fails_no_request_accepted_before_the_signal() {
     .await;
 }
 
-/// Runs a blocking cluster operation off the runtime, which also drives the load.
 #[tokio::test]
 async fn postgres_stopped_under_load_answers_503_and_loses_no_acknowledged_write() {
     const ACQUIRE: Duration = Duration::from_millis(500);
