@@ -14,7 +14,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::config::DatabaseSettings;
 
-pub(crate) use lease::Db;
+pub(crate) use lease::{Db, PARKED_IDLE_LIMIT};
 
 /// Migrations compiled into the binary, so an image always carries the schema it expects.
 ///

@@ -1,6 +1,5 @@
 //! Liveness, readiness and the detailed health report, served on both listeners.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Json;
@@ -93,16 +92,15 @@ pub(crate) async fn readiness(state: &AppState) -> &'static str {
 /// When the last readiness check passed, so one check answers every probe for a short while.
 /// Only passes are remembered: a failing instance is re-checked on every probe and reports ready
 /// the moment the database is back.
-#[derive(Clone)]
 pub(crate) struct RecentlyReady {
-    passed_at: Arc<Mutex<Option<Instant>>>,
+    passed_at: Mutex<Option<Instant>>,
     reuse_for: Duration,
 }
 
 impl RecentlyReady {
     pub(crate) fn new(reuse_for: Duration) -> Self {
         Self {
-            passed_at: Arc::new(Mutex::new(None)),
+            passed_at: Mutex::new(None),
             reuse_for,
         }
     }

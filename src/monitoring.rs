@@ -166,23 +166,16 @@ pub(crate) fn method_label(method: &Method) -> &'static str {
 }
 
 /// How often histogram samples are folded into their buckets between scrapes.
-const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+pub(crate) const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Folds recorded histogram samples into their buckets every few seconds, for as long as the
-/// returned task runs. The exporter keeps every raw sample until this happens; a scrape does it
+/// Folds recorded histogram samples into their buckets; `server::run` does it every
+/// [`UPKEEP_INTERVAL`]. The exporter keeps every raw sample until this happens; a scrape does it
 /// too, but without one (Prometheus down, or no monitoring at all) each request's samples pile up:
 /// the benchmark saw +10 MiB per million requests, for good.
-pub(crate) fn spawn_upkeep() -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async {
-        let mut ticks = tokio::time::interval(UPKEEP_INTERVAL);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            if let Some(exporter) = EXPORTER.get() {
-                exporter.handle.run_upkeep();
-            }
-        }
-    })
+pub(crate) fn run_upkeep() {
+    if let Some(exporter) = EXPORTER.get() {
+        exporter.handle.run_upkeep();
+    }
 }
 
 /// `GET /metrics`: gauges that describe current state are refreshed now, so a scrape never reads

@@ -55,8 +55,12 @@ pub async fn run(
         "serving"
     );
 
-    let upkeep = crate::monitoring::spawn_upkeep();
-    let idle_return = state.db.spawn_idle_return();
+    let upkeep = spawn_every(
+        crate::monitoring::UPKEEP_INTERVAL,
+        crate::monitoring::run_upkeep,
+    );
+    let db = state.db.clone();
+    let idle_return = spawn_every(crate::db::PARKED_IDLE_LIMIT, move || db.return_idle());
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
@@ -117,6 +121,18 @@ pub async fn run(
     idle_return.abort();
     tracing::info!("shutdown complete");
     Ok(())
+}
+
+/// Runs `work` every `period`, for as long as the returned task runs.
+fn spawn_every(period: Duration, work: impl Fn() + Send + 'static) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            work();
+        }
+    })
 }
 
 /// Completes on SIGTERM (what orchestrators send) or Ctrl-C.

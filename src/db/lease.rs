@@ -28,7 +28,7 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 use crate::error::ApiError;
 
 /// A parked connection not taken for this long goes back to sqlx's idle queue.
-const PARKED_IDLE_LIMIT: Duration = Duration::from_secs(1);
+pub(crate) const PARKED_IDLE_LIMIT: Duration = Duration::from_secs(1);
 /// A connection out of sqlx's pool for this long (or the pool's `max_lifetime`, if shorter) goes
 /// back to it after its current use.
 const HOLD_LIMIT: Duration = Duration::from_secs(60);
@@ -119,22 +119,9 @@ impl Db {
         self.0.pool.num_idle() + self.0.parked.lock().conns.len()
     }
 
-    /// Every [`PARKED_IDLE_LIMIT`], sends the parked connections unused that long back to sqlx,
-    /// for as long as the returned task runs.
-    pub(crate) fn spawn_idle_return(&self) -> tokio::task::JoinHandle<()> {
-        let db = self.clone();
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(PARKED_IDLE_LIMIT);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticks.tick().await;
-                db.return_idle();
-            }
-        })
-    }
-
-    /// Sends parked connections unused for [`PARKED_IDLE_LIMIT`] back to sqlx.
-    fn return_idle(&self) {
+    /// Sends parked connections unused for [`PARKED_IDLE_LIMIT`] back to sqlx; `server::run` does
+    /// it every [`PARKED_IDLE_LIMIT`].
+    pub(crate) fn return_idle(&self) {
         let now = Instant::now();
         let stale: Vec<ParkedConn> = {
             let mut parked = self.0.parked.lock();
