@@ -51,14 +51,17 @@ trap cleanup EXIT
 
 started=$(scripts/dev-postgres.sh start)
 database_url=${started#export DATABASE_URL=}
-# Login limits raised: the fuzzer's many failed logins would otherwise lock its own address out of
-# the routes it is testing (throttling itself is covered by the integration tests).
+# Login and registration limits raised: the fuzzer's many failed logins and registrations would
+# otherwise lock its own address out of the routes it is testing (throttling itself is covered by
+# the integration tests).
 DATABASE_URL=$database_url \
   ECHODIARY__SERVER__ADDR=127.0.0.1:$api_port \
   ECHODIARY__SERVER__OPS_ADDR=127.0.0.1:$ops_port \
   ECHODIARY__SERVER__SHUTDOWN_GRACE_MS=0 \
-  ECHODIARY__AUTH__LOGIN_MAX_FAILURES_PER_CLIENT=1000000 \
+  ECHODIARY__AUTH__LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS=1000000 \
   ECHODIARY__AUTH__LOGIN_MAX_FAILURES_PER_ACCOUNT=1000000 \
+  ECHODIARY__AUTH__LOGIN_MAX_FAILURES_PER_ADDRESS=1000000 \
+  ECHODIARY__AUTH__REGISTER_MAX_PER_ADDRESS=1000000 \
   "$binary" serve >"$work/service.log" 2>&1 &
 service_pid=$!
 

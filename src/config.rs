@@ -158,13 +158,26 @@ pub struct AuthSettings {
     pub jwt_secret_file: Option<PathBuf>,
     /// Lifetime of an access token.
     pub token_ttl_secs: u64,
-    /// Failed logins for one account within the window before it answers 429.
+    /// Failed logins for one account from one client address within the window before that pair
+    /// answers 429. Small: a stranger's guesses lock out only the stranger's address, and the
+    /// owner still logs in from their own.
+    pub login_max_failures_per_account_address: u32,
+    /// Failed logins for one account from all addresses within the window before the account
+    /// answers 429 to everyone: the stop for guessing spread over many addresses.
     pub login_max_failures_per_account: u32,
-    /// Failed logins from one client address within the window before it answers 429. Higher than
-    /// the per-account limit so one user's typos never lock out their neighbours behind a shared NAT.
-    pub login_max_failures_per_client: u32,
+    /// Failed logins from one client address over all accounts within the window before it
+    /// answers 429: the stop for one address trying many accounts. Generous, because many people
+    /// may share an address (an office, a mobile carrier's NAT).
+    pub login_max_failures_per_address: u32,
     /// Length of the window failures are counted in, and so the longest lockout.
     pub login_window_secs: u64,
+    /// Registrations from one client address within the registration window before 429.
+    pub register_max_per_address: u32,
+    /// Length of the window registrations are counted in.
+    pub register_window_secs: u64,
+    /// Password hashes and checks that may wait for a hashing thread; beyond that a request
+    /// answers 503 with `Retry-After` at once.
+    pub password_hash_queue: usize,
 }
 
 impl Default for AuthSettings {
@@ -173,9 +186,13 @@ impl Default for AuthSettings {
             jwt_secret: SecretString::from(DEVELOPMENT_JWT_SECRET),
             jwt_secret_file: None,
             token_ttl_secs: 60 * 60,
-            login_max_failures_per_account: 5,
-            login_max_failures_per_client: 50,
+            login_max_failures_per_account_address: 5,
+            login_max_failures_per_account: 50,
+            login_max_failures_per_address: 100,
             login_window_secs: 15 * 60,
+            register_max_per_address: 20,
+            register_window_secs: 60 * 60,
+            password_hash_queue: 32,
         }
     }
 }
@@ -250,6 +267,29 @@ impl Settings {
                 "ECHODIARY__SERVER__MAX_HEADER_BYTES must be between {MIN_HEADER_BYTES} and \
                  {MAX_HEADER_BYTES}"
             );
+        }
+        let auth = &self.auth;
+        for (key, value) in [
+            (
+                "LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS",
+                auth.login_max_failures_per_account_address,
+            ),
+            (
+                "LOGIN_MAX_FAILURES_PER_ACCOUNT",
+                auth.login_max_failures_per_account,
+            ),
+            (
+                "LOGIN_MAX_FAILURES_PER_ADDRESS",
+                auth.login_max_failures_per_address,
+            ),
+            ("REGISTER_MAX_PER_ADDRESS", auth.register_max_per_address),
+        ] {
+            if value == 0 {
+                bail!("ECHODIARY__AUTH__{key} must be at least 1 (0 would refuse everyone)");
+            }
+        }
+        if auth.login_window_secs == 0 || auth.register_window_secs == 0 {
+            bail!("ECHODIARY__AUTH__LOGIN_WINDOW_SECS and REGISTER_WINDOW_SECS must be at least 1");
         }
         let db = &self.database;
         if db.max_connections == 0 {

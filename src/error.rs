@@ -62,7 +62,7 @@ pub(crate) enum ApiError {
     PayloadTooLarge,
     #[error("{0}")]
     UnsupportedMediaType(String),
-    #[error("too many failed logins; try again later")]
+    #[error("too many attempts from here; try again after the time Retry-After gives")]
     RateLimited { retry_after_secs: u64 },
     #[error("{0}")]
     Unavailable(&'static str),
@@ -123,6 +123,9 @@ impl From<sqlx::Error> for ApiError {
                 (Some("users_email_key"), _) => {
                     Self::Conflict("an account with this email already exists".into())
                 }
+                // The token was valid, but its account is gone (deleted since it was issued):
+                // as good as no token.
+                (Some("entries_user_id_fkey"), _) => Self::Unauthorized,
                 // 22021: text PostgreSQL cannot store (a NUL); the validators should have said so.
                 (_, Some("22021")) => Self::field("body", "text must not contain NUL characters"),
                 // 42P01 undefined_table: the schema is not migrated yet (readiness says so too).

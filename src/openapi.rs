@@ -109,8 +109,22 @@ pub(crate) enum EntryLookup {
 pub(crate) enum DatabaseBusy {
     #[response(
         status = 503,
-        description = "No database connection free in time, or the database is unreachable; see `Retry-After`",
+        description = "No database connection free in time, the database is unreachable, or (routes that check or hash a password) the hashing queue is full; see `Retry-After`",
         content_type = "application/problem+json"
     )]
     Unavailable(Problem),
+}
+
+/// Routes that hash or check a password, which are throttled per client address and account.
+#[derive(IntoResponses)]
+#[allow(dead_code, reason = "documentation only: never constructed")]
+pub(crate) enum Throttled {
+    #[response(
+        status = 429,
+        description = "Too many attempts (failed logins, or registrations from this address); \
+                       `Retry-After` says when to try again",
+        content_type = "application/problem+json",
+        headers(("Retry-After" = u64, description = "Seconds until the limit resets"))
+    )]
+    TooMany(Problem),
 }

@@ -8,7 +8,7 @@ use axum::extract::FromRef;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
-use crate::auth::{LoginThrottle, Passwords, TokenKeys};
+use crate::auth::{Passwords, TokenKeys};
 use crate::config::Settings;
 use crate::db::Db;
 use crate::health::RecentlyReady;
@@ -27,7 +27,6 @@ pub struct Shared {
     pub(crate) recently_ready: RecentlyReady,
     pub(crate) tokens: Arc<TokenKeys>,
     pub(crate) passwords: Passwords,
-    pub(crate) throttle: Arc<LoginThrottle>,
     pub(crate) lifecycle: Lifecycle,
     pub(crate) settings: Arc<Settings>,
 }
@@ -52,12 +51,7 @@ impl AppState {
                 &auth.jwt_secret,
                 Duration::from_secs(auth.token_ttl_secs),
             )),
-            passwords: Passwords::new(),
-            throttle: Arc::new(LoginThrottle::new(
-                auth.login_max_failures_per_account,
-                auth.login_max_failures_per_client,
-                Duration::from_secs(auth.login_window_secs),
-            )),
+            passwords: Passwords::new(auth.password_hash_queue),
             lifecycle: Lifecycle::default(),
             settings: Arc::new(settings),
         }))

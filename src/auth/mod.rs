@@ -1,14 +1,13 @@
 //! Registration and login: `POST /api/v1/auth/register`, `POST /api/v1/auth/login`.
 
+mod client;
 mod password;
 mod throttle;
 mod token;
 
-use std::net::{IpAddr, SocketAddr};
-
 use axum::Json;
-use axum::extract::{ConnectInfo, FromRequestParts, State};
-use axum::http::{StatusCode, header, request::Parts};
+use axum::extract::State;
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -16,14 +15,14 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use validator::Validate;
 
 pub(crate) use password::Passwords;
-pub(crate) use throttle::LoginThrottle;
 pub(crate) use token::{AuthUser, TokenKeys};
 
 use crate::error::{ApiError, Problem, Result};
 use crate::extract::{ValidJson, no_nul};
-use crate::openapi::{BodyProblems, DatabaseBusy};
+use crate::openapi::{BodyProblems, DatabaseBusy, Throttled};
 use crate::state::AppState;
 use crate::users::{self, User};
+use client::ClientAddr;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -94,15 +93,19 @@ fn normalised_email<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result
     responses(
         (status = 201, description = "Account created", body = User, headers(("Location" = String))),
         (status = 409, description = "Email already registered", body = Problem, content_type = "application/problem+json"),
-        BodyProblems, DatabaseBusy,
+        Throttled, BodyProblems, DatabaseBusy,
     )
 )]
 async fn register(
     State(state): State<AppState>,
+    client: ClientAddr,
     ValidJson(body): ValidJson<RegisterRequest>,
 ) -> Result<impl IntoResponse> {
+    // Admission first: a full hashing queue answers 503 without spending the address's budget.
+    let permit = state.passwords.admit()?;
+    throttle::reserve_registration(&state.db, &state.settings.auth, &client).await?;
     let email = body.email;
-    let password_hash = state.passwords.hash(body.password).await?;
+    let password_hash = permit.hash(body.password).await?;
     let new_user = users::db::NewUser {
         email: &email,
         password_hash: &password_hash,
@@ -128,39 +131,15 @@ async fn register(
     responses(
         (status = 200, description = "Access token", body = TokenResponse),
         (status = 401, description = "Email or password wrong (the same answer for both)", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many failed logins; see Retry-After", body = Problem, content_type = "application/problem+json"),
-        BodyProblems, DatabaseBusy,
+        Throttled, BodyProblems, DatabaseBusy,
     )
 )]
 async fn login(
     State(state): State<AppState>,
-    ClientAddr(client): ClientAddr,
+    client: ClientAddr,
     ValidJson(body): ValidJson<LoginRequest>,
 ) -> Result<Json<TokenResponse>> {
-    let email = body.email;
-    if let Err(wait) = state.throttle.check(&email, client) {
-        metrics::counter!("auth_login_attempts_total", "outcome" => "rate_limited").increment(1);
-        return Err(ApiError::RateLimited {
-            retry_after_secs: wait.as_secs_f64().ceil() as u64,
-        });
-    }
-    // The connection goes back to the pool before the (slow) hash check.
-    let credentials = state
-        .db
-        .run(async |conn| users::db::find_credentials(conn, &email).await)
-        .await?;
-    let (user_id, stored) = match credentials {
-        Some(c) => (Some(c.id), Some(c.password_hash)),
-        None => (None, None),
-    };
-    let verified = state.passwords.verify(body.password, stored).await?;
-    let Some(user_id) = user_id.filter(|_| verified) else {
-        state.throttle.record_failure(&email, client);
-        metrics::counter!("auth_login_attempts_total", "outcome" => "failure").increment(1);
-        return Err(ApiError::InvalidCredentials);
-    };
-    state.throttle.record_success(&email);
-    metrics::counter!("auth_login_attempts_total", "outcome" => "success").increment(1);
+    let user_id = check_password(&state, &body.email, &client, body.password).await?;
     Ok(Json(TokenResponse {
         access_token: state.tokens.issue(user_id)?,
         token_type: "bearer",
@@ -168,27 +147,52 @@ async fn login(
     }))
 }
 
-/// The client's address for throttling: the socket peer, or the last `X-Forwarded-For` hop when
-/// the service is configured to sit behind one trusted proxy.
-pub(crate) struct ClientAddr(pub(crate) Option<IpAddr>);
-
-impl FromRequestParts<AppState> for ClientAddr {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let forwarded = state
-            .settings
-            .server
-            .trust_forwarded_for
-            .then(|| parts.headers.get("x-forwarded-for"))
-            .flatten()
-            .and_then(|value| value.to_str().ok())
-            .and_then(|list| list.rsplit(',').next())
-            .and_then(|hop| hop.trim().parse::<IpAddr>().ok());
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip());
-        Ok(Self(forwarded.or(peer)))
+/// The account `email` names, if `password` is its password: the one way a password is checked
+/// (login, and every route that asks for the current password), so each wrong one counts as a
+/// failed login in the throttle and a throttled caller is refused before any hashing.
+pub(crate) async fn check_password(
+    state: &AppState,
+    email: &str,
+    client: &ClientAddr,
+    password: String,
+) -> Result<uuid::Uuid> {
+    let attempt = throttle::LoginAttempt::reserve(&state.db, &state.settings.auth, email, client)
+        .await
+        .inspect_err(|e| {
+            if matches!(e, ApiError::RateLimited { .. }) {
+                metrics::counter!("auth_login_attempts_total", "outcome" => "rate_limited")
+                    .increment(1);
+            }
+        })?;
+    let verdict = async {
+        let permit = state.passwords.admit()?;
+        // The connection goes back to the pool before the (slow) hash check.
+        let credentials = state
+            .db
+            .run(async |conn| users::db::find_credentials(conn, email).await)
+            .await?;
+        let (user_id, stored) = match credentials {
+            Some(c) => (Some(c.id), Some(c.password_hash)),
+            None => (None, None),
+        };
+        let verified = permit.verify(password, stored).await?;
+        Ok::<_, ApiError>(user_id.filter(|_| verified))
+    }
+    .await;
+    match verdict {
+        Ok(Some(user_id)) => {
+            attempt.succeeded(&state.db).await?;
+            metrics::counter!("auth_login_attempts_total", "outcome" => "success").increment(1);
+            Ok(user_id)
+        }
+        Ok(None) => {
+            attempt.failed();
+            metrics::counter!("auth_login_attempts_total", "outcome" => "failure").increment(1);
+            Err(ApiError::InvalidCredentials)
+        }
+        Err(e) => {
+            attempt.release(&state.db).await;
+            Err(e)
+        }
     }
 }

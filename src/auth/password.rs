@@ -11,7 +11,6 @@
 
 use std::sync::mpsc;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
@@ -21,9 +20,6 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::error::ApiError;
 
-/// How long a login waits for a hashing slot before answering 503 rather than queueing forever.
-const QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// The hashing threads' nice value: each gets roughly a tenth of the CPU share of a normal
 /// thread while others are runnable, and all of an otherwise idle core.
 const HASHING_NICENESS: i32 = 10;
@@ -32,29 +28,38 @@ type Job = Box<dyn FnOnce() + Send>;
 
 #[derive(Clone)]
 pub(crate) struct Passwords {
-    /// One permit per hashing thread: a job is only queued when a thread is free to take it, so
-    /// requests wait (and give up after [`QUEUE_TIMEOUT`]) here, not in an unbounded queue.
-    slots: Arc<Semaphore>,
+    /// One permit per hashing thread plus one per queue place. A request that finds none answers
+    /// 503 at once: waiting would only hold its connection and memory while the queue, which
+    /// already holds more work than the threads finish in a second or so, drains.
+    admission: Arc<Semaphore>,
+    jobs: mpsc::Sender<Job>,
+}
+
+/// A place in the hashing queue, taken before any other work is done for the request. Its one
+/// hash or check runs on a hashing thread; the place frees when that thread is done.
+pub(crate) struct HashPermit {
+    slot: OwnedSemaphorePermit,
     jobs: mpsc::Sender<Job>,
 }
 
 impl Passwords {
-    /// Starts half the cores' worth of hashing threads (at least one). They end when the last
-    /// clone of this handle is dropped.
-    pub(crate) fn new() -> Self {
+    /// Starts half the cores' worth of hashing threads (at least one) and admits up to `queue`
+    /// waiting jobs beyond the running ones. The threads end when the last clone of this handle
+    /// (and of any permit) is dropped.
+    pub(crate) fn new(queue: usize) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let threads = (cores / 2).max(1);
-        let (jobs, queue) = mpsc::channel::<Job>();
-        let queue = Arc::new(Mutex::new(queue));
+        let (jobs, receiver) = mpsc::channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
         for n in 0..threads {
-            let queue = Arc::clone(&queue);
+            let receiver = Arc::clone(&receiver);
             let spawned = std::thread::Builder::new()
                 .name(format!("password-hash-{n}"))
                 .spawn(move || {
                     lower_this_threads_priority();
                     // The lock is only held while waiting; the hash runs after it is released.
                     loop {
-                        let job = queue.lock().recv();
+                        let job = receiver.lock().recv();
                         match job {
                             Ok(job) => job(),
                             Err(mpsc::RecvError) => break,
@@ -66,13 +71,28 @@ impl Passwords {
             }
         }
         Self {
-            slots: Arc::new(Semaphore::new(threads)),
+            admission: Arc::new(Semaphore::new(threads + queue)),
             jobs,
         }
     }
 
+    /// A place in the queue, or 503 + `Retry-After` at once when it is full.
+    pub(crate) fn admit(&self) -> Result<HashPermit, ApiError> {
+        let slot = Arc::clone(&self.admission)
+            .try_acquire_owned()
+            .map_err(|_| {
+                ApiError::Unavailable("too many password checks at once; retry shortly")
+            })?;
+        Ok(HashPermit {
+            slot,
+            jobs: self.jobs.clone(),
+        })
+    }
+}
+
+impl HashPermit {
     /// The PHC string (`$argon2id$v=19$...`) for a new password, with a fresh random salt.
-    pub(crate) async fn hash(&self, password: String) -> Result<String, ApiError> {
+    pub(crate) async fn hash(self, password: String) -> Result<String, ApiError> {
         self.run(move || {
             Argon2::default()
                 .hash_password(password.as_bytes())
@@ -85,7 +105,7 @@ impl Passwords {
     /// Whether `password` matches `stored`. With no stored hash (unknown account) a dummy hash is
     /// checked anyway, so response time does not reveal which emails have accounts.
     pub(crate) async fn verify(
-        &self,
+        self,
         password: String,
         stored: Option<String>,
     ) -> Result<bool, ApiError> {
@@ -105,25 +125,22 @@ impl Passwords {
     }
 
     async fn run<T: Send + 'static>(
-        &self,
+        self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, ApiError> {
-        let slot: OwnedSemaphorePermit =
-            tokio::time::timeout(QUEUE_TIMEOUT, Arc::clone(&self.slots).acquire_owned())
-                .await
-                .map_err(|_| ApiError::Unavailable("too many logins at once; retry shortly"))?
-                .map_err(|e| ApiError::Internal(e.into()))?;
+        let Self { slot, jobs } = self;
         let (done, result) = oneshot::channel();
         let job: Job = Box::new(move || {
             // A request that gave up (client gone, deadline passed) does not cost a hash.
-            if !done.is_closed() {
-                let _ = done.send(work());
-            }
-            // The slot frees when the thread does, not when the request stops waiting.
+            let outcome = (!done.is_closed()).then(work);
+            // The place frees when the thread is done with it (not when the request stops
+            // waiting), and before the answer goes out, so the caller finds it free again.
             drop(slot);
+            if let Some(outcome) = outcome {
+                let _ = done.send(outcome);
+            }
         });
-        self.jobs
-            .send(job)
+        jobs.send(job)
             .map_err(|_| ApiError::Internal(anyhow::anyhow!("the hashing threads are gone")))?;
         result
             .await
@@ -152,4 +169,36 @@ fn dummy_hash() -> &'static str {
             .map(|hash| hash.to_string())
             .unwrap_or_default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once_and_a_finished_job_frees_its_place() {
+        let passwords = Passwords::new(1);
+        let mut held: Vec<HashPermit> = Vec::new();
+        while let Ok(permit) = passwords.admit() {
+            held.push(permit);
+            assert!(held.len() <= 64, "admission never ran out");
+        }
+        let threads = held.len() - 1;
+        assert!(
+            threads >= 1,
+            "one place per hashing thread plus the queue's one"
+        );
+        assert!(matches!(passwords.admit(), Err(ApiError::Unavailable(_))));
+        let permit = held.pop().expect("a permit");
+        assert!(
+            permit
+                .verify("guess".into(), None)
+                .await
+                .is_ok_and(|ok| !ok)
+        );
+        assert!(
+            passwords.admit().is_ok(),
+            "the finished check gave its place back"
+        );
+    }
 }

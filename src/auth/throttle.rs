@@ -1,91 +1,254 @@
-//! Login failure throttling, per account and per client address.
+//! Login and registration throttling, kept in PostgreSQL so every replica shares one count.
 //!
-//! Only failures count (a generic rate limiter such as `governor` counts every attempt, and a
-//! successful login must neither count nor be blocked by its own success), and a success clears the
-//! account's record. The per-client limit is higher than the per-account one so a shared address
-//! (an office NAT) is not locked out by one person's typos, while a single client still cannot
-//! spray guesses across many accounts.
+//! Each counted thing is a bucket (a row of `auth_throttle`) with a fixed window. An attempt is
+//! *reserved* (the count raised, under the row's lock) before the password is hashed; a bucket at
+//! its limit refuses the reservation, and the request answers 429 without hashing. So parallel
+//! guesses cannot overrun a limit: 40 concurrent wrong passwords meet the row one at a time, the
+//! first five get their reservation and the rest are refused. A login that succeeds gives its
+//! reservation back, so only failures stay counted; a request that ends without a verdict (hashing
+//! queue full, database error) gives it back too. A request cut off mid-hash keeps its
+//! reservation: the safe side.
+//!
+//! Time is PostgreSQL's `now()`, one clock for every replica. Rows of windows that have ended are
+//! deleted a few at a time after each reservation, so no cron job is needed and the table holds
+//! about one window of activity.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use parking_lot::Mutex;
+use sqlx::{Connection as _, PgConnection};
 
-/// Above this many tracked keys, expired ones are swept so memory stays bounded.
-const SWEEP_THRESHOLD: usize = 10_000;
+use super::client::ClientAddr;
+use crate::config::AuthSettings;
+use crate::db::{Db, timed};
+use crate::error::ApiError;
 
-#[derive(Clone, PartialEq, Eq, Hash)]
-enum Key {
-    Account(String),
-    Client(IpAddr),
-}
+/// Expired rows removed per reservation: bounded work per request, and more than any request
+/// creates (three rows), so the table cannot outgrow its live windows.
+const CLEANUP_BATCH: i64 = 100;
 
-struct Window {
-    failures: u32,
-    started: Instant,
-}
-
-pub(crate) struct LoginThrottle {
-    per_account: u32,
-    per_client: u32,
+/// One counter: what it counts, and the limit per window.
+struct Bucket {
+    scope: &'static str,
+    account: String,
+    address: String,
+    limit: u32,
     window: Duration,
-    failures: Mutex<HashMap<Key, Window>>,
 }
 
-impl LoginThrottle {
-    pub(crate) fn new(per_account: u32, per_client: u32, window: Duration) -> Self {
-        Self {
-            per_account,
-            per_client,
-            window,
-            failures: Mutex::new(HashMap::new()),
-        }
-    }
+/// A login attempt whose place is reserved in every bucket that counts it.
+#[must_use = "a reservation is settled by `succeeded`, `failed` or `release`"]
+pub(crate) struct LoginAttempt {
+    buckets: Vec<Bucket>,
+}
 
-    /// `Err(retry_after)` when either the account or the client has used up its failures.
-    pub(crate) fn check(&self, account: &str, client: Option<IpAddr>) -> Result<(), Duration> {
-        let now = Instant::now();
-        let failures = self.failures.lock();
-        let blocked = |key: Key, limit: u32| {
-            failures.get(&key).and_then(|w| {
-                let age = now.duration_since(w.started);
-                (age < self.window && w.failures >= limit).then(|| self.window - age)
-            })
-        };
-        let account_wait = blocked(Key::Account(account.to_owned()), self.per_account);
-        let client_wait = client.and_then(|ip| blocked(Key::Client(ip), self.per_client));
-        match account_wait.max(client_wait) {
-            Some(wait) => Err(wait),
-            None => Ok(()),
-        }
-    }
-
-    pub(crate) fn record_failure(&self, account: &str, client: Option<IpAddr>) {
-        let now = Instant::now();
-        let mut failures = self.failures.lock();
-        if failures.len() > SWEEP_THRESHOLD {
-            failures.retain(|_, w| now.duration_since(w.started) < self.window);
-        }
-        let keys = std::iter::once(Key::Account(account.to_owned())).chain(client.map(Key::Client));
-        for key in keys {
-            let window = failures.entry(key).or_insert(Window {
-                failures: 0,
-                started: now,
+impl LoginAttempt {
+    /// Reserves the attempt for `account` (a normalised email) from `client`: the pair's bucket
+    /// (small limit: a stranger's guesses lock out only the stranger's address), the account's
+    /// bucket over all addresses (larger: distributed guessing) and the address's bucket over all
+    /// accounts (larger still: one address spraying many accounts, or many people behind one
+    /// NAT). In that order, always, so two reservations never wait on each other in a cycle.
+    pub(crate) async fn reserve(
+        db: &Db,
+        settings: &AuthSettings,
+        account: &str,
+        client: &ClientAddr,
+    ) -> Result<Self, ApiError> {
+        let window = Duration::from_secs(settings.login_window_secs);
+        let address = client.bucket();
+        let mut buckets = vec![
+            Bucket {
+                scope: "login_account_address",
+                account: account.to_owned(),
+                address: address.clone().unwrap_or_default(),
+                limit: settings.login_max_failures_per_account_address,
+                window,
+            },
+            Bucket {
+                scope: "login_account",
+                account: account.to_owned(),
+                address: String::new(),
+                limit: settings.login_max_failures_per_account,
+                window,
+            },
+        ];
+        if let Some(address) = address {
+            buckets.push(Bucket {
+                scope: "login_address",
+                account: String::new(),
+                address,
+                limit: settings.login_max_failures_per_address,
+                window,
             });
-            if now.duration_since(window.started) >= self.window {
-                *window = Window {
-                    failures: 0,
-                    started: now,
-                };
-            }
-            window.failures += 1;
         }
+        reserve_all(db, &buckets).await?;
+        Ok(Self { buckets })
     }
 
-    pub(crate) fn record_success(&self, account: &str) {
-        self.failures
-            .lock()
-            .remove(&Key::Account(account.to_owned()));
+    /// The password was right: the pair's earlier failures are forgiven (the owner at their own
+    /// address), and the reservation in the wider buckets is given back. Their failures stay:
+    /// someone else's guesses are not undone by the owner logging in.
+    pub(crate) async fn succeeded(self, db: &Db) -> Result<(), ApiError> {
+        let (pair, wider) = self.buckets.split_at(1);
+        db.run(async |conn| {
+            forget(&mut *conn, &pair[0]).await?;
+            give_back(&mut *conn, wider).await
+        })
+        .await
     }
+
+    /// The password was wrong: the reservation stays, counted as a failure.
+    pub(crate) fn failed(self) {}
+
+    /// No verdict was reached (the request failed for another reason): nothing is counted.
+    pub(crate) async fn release(self, db: &Db) {
+        if let Err(e) = db
+            .run(async |conn| give_back(conn, &self.buckets).await)
+            .await
+        {
+            // The attempt then counts as a failure until its window ends: the safe side.
+            tracing::warn!(error = %e, "could not give back a login throttle reservation");
+        }
+    }
+}
+
+/// Reserves one registration from `client`'s address. Every registration counts, successful or
+/// not: each costs a password hash. Without a known address there is nothing to count by.
+pub(crate) async fn reserve_registration(
+    db: &Db,
+    settings: &AuthSettings,
+    client: &ClientAddr,
+) -> Result<(), ApiError> {
+    let Some(address) = client.bucket() else {
+        return Ok(());
+    };
+    let bucket = Bucket {
+        scope: "register_address",
+        account: String::new(),
+        address,
+        limit: settings.register_max_per_address,
+        window: Duration::from_secs(settings.register_window_secs),
+    };
+    reserve_all(db, std::slice::from_ref(&bucket)).await
+}
+
+/// Takes a place in every bucket or in none: the first bucket at its limit refuses the whole
+/// reservation with the time until that bucket's window ends.
+async fn reserve_all(db: &Db, buckets: &[Bucket]) -> Result<(), ApiError> {
+    let refused = db
+        .run(async |conn| {
+            let mut tx = conn.begin().await?;
+            for bucket in buckets {
+                if !take_place(&mut tx, bucket).await? {
+                    let wait = time_left(&mut tx, bucket).await?;
+                    tx.rollback().await?;
+                    return Ok(Some(wait));
+                }
+            }
+            tx.commit().await?;
+            // Outside the transaction: its row locks are released at once, so clean-ups of two
+            // requests can never hold what the other's reservation waits for.
+            delete_expired(&mut *conn).await?;
+            Ok(None)
+        })
+        .await?;
+    match refused {
+        None => Ok(()),
+        Some(wait) => Err(ApiError::RateLimited {
+            retry_after_secs: wait.as_secs_f64().ceil() as u64,
+        }),
+    }
+}
+
+/// Raises the bucket's count unless it is at its limit; a window that has ended starts over.
+/// The upsert locks the row (even when its condition refuses the update), which is what orders
+/// concurrent reservations of one bucket.
+async fn take_place(conn: &mut PgConnection, bucket: &Bucket) -> Result<bool, sqlx::Error> {
+    let taken = timed(
+        "auth_throttle_reserve",
+        sqlx::query_scalar!(
+            r#"INSERT INTO auth_throttle AS t (scope, account, address, attempts, window_ends)
+               VALUES ($1, $2, $3, 1, now() + make_interval(secs => $4))
+               ON CONFLICT (scope, account, address) DO UPDATE SET
+                   attempts = CASE WHEN t.window_ends <= now() THEN 1 ELSE t.attempts + 1 END,
+                   window_ends = CASE WHEN t.window_ends <= now() THEN excluded.window_ends
+                                      ELSE t.window_ends END
+               WHERE t.window_ends <= now() OR t.attempts < $5
+               RETURNING t.attempts"#,
+            bucket.scope,
+            bucket.account,
+            bucket.address,
+            bucket.window.as_secs_f64(),
+            i32::try_from(bucket.limit).unwrap_or(i32::MAX),
+        )
+        .fetch_optional(conn),
+    )
+    .await?;
+    Ok(taken.is_some())
+}
+
+async fn time_left(conn: &mut PgConnection, bucket: &Bucket) -> Result<Duration, sqlx::Error> {
+    let secs = sqlx::query_scalar!(
+        r#"SELECT greatest(extract(epoch FROM window_ends - now()), 0)::float8 AS "secs!"
+           FROM auth_throttle WHERE scope = $1 AND account = $2 AND address = $3"#,
+        bucket.scope,
+        bucket.account,
+        bucket.address,
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(Duration::from_secs_f64(secs.unwrap_or(1.0).max(1.0)))
+}
+
+/// Gives one reserved place back in each bucket (never below zero, never in a newer window).
+async fn give_back(conn: &mut PgConnection, buckets: &[Bucket]) -> Result<(), sqlx::Error> {
+    let scopes: Vec<&str> = buckets.iter().map(|b| b.scope).collect();
+    let accounts: Vec<&str> = buckets.iter().map(|b| b.account.as_str()).collect();
+    let addresses: Vec<&str> = buckets.iter().map(|b| b.address.as_str()).collect();
+    timed(
+        "auth_throttle_release",
+        sqlx::query!(
+            r#"UPDATE auth_throttle AS t SET attempts = t.attempts - 1
+               FROM unnest($1::text[], $2::text[], $3::text[]) AS b(scope, account, address)
+               WHERE t.scope = b.scope AND t.account = b.account AND t.address = b.address
+                 AND t.attempts > 0 AND t.window_ends > now()"#,
+            &scopes as &[&str],
+            &accounts as &[&str],
+            &addresses as &[&str],
+        )
+        .execute(conn),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn forget(conn: &mut PgConnection, bucket: &Bucket) -> Result<(), sqlx::Error> {
+    timed(
+        "auth_throttle_release",
+        sqlx::query!(
+            "DELETE FROM auth_throttle WHERE scope = $1 AND account = $2 AND address = $3",
+            bucket.scope,
+            bucket.account,
+            bucket.address,
+        )
+        .execute(conn),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Deletes a bounded batch of rows whose window has ended; rows another request holds are
+/// skipped (that request is resetting them anyway).
+async fn delete_expired(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    timed(
+        "auth_throttle_cleanup",
+        sqlx::query!(
+            r#"DELETE FROM auth_throttle WHERE ctid = ANY (ARRAY(
+                   SELECT ctid FROM auth_throttle WHERE window_ends < now()
+                   ORDER BY window_ends LIMIT $1 FOR UPDATE SKIP LOCKED))"#,
+            CLEANUP_BATCH,
+        )
+        .execute(conn),
+    )
+    .await?;
+    Ok(())
 }

@@ -147,11 +147,24 @@ async fn get_entry(user: AuthUser, State(pool): State<Db>, PathId(id): PathId) -
     let entry = pool
         .run(async |conn| db::get(conn, user.id, id).await)
         .await?;
-    Ok(with_etag(
-        StatusCode::OK,
-        entry.ok_or(ApiError::NotFound)?,
-        false,
-    ))
+    match entry {
+        Some(entry) => Ok(with_etag(StatusCode::OK, entry, false)),
+        None => Err(missing(&pool, &user).await),
+    }
+}
+
+/// The answer for an entry that is not there: 404, unless the caller's account itself is gone
+/// (deleted after the token was issued), which is as good as no token. Asked only on a miss, so
+/// found entries cost no second query.
+async fn missing(pool: &Db, user: &AuthUser) -> ApiError {
+    match pool
+        .run(async |conn| crate::users::db::exists(conn, user.id).await)
+        .await
+    {
+        Ok(true) => ApiError::NotFound,
+        Ok(false) => ApiError::Unauthorized,
+        Err(e) => e,
+    }
 }
 
 /// Change some fields of an entry; with `If-Match`, only if nobody changed it since.
@@ -208,7 +221,7 @@ async fn update_entry(
             Ok(with_etag(StatusCode::OK, entry, false))
         }
         None if exists => Err(ApiError::PreconditionFailed),
-        None => Err(ApiError::NotFound),
+        None => Err(missing(&pool, &user).await),
     }
 }
 
@@ -268,6 +281,6 @@ async fn delete_entry(
         metrics::counter!("diary_entries_written_total", "operation" => "delete").increment(1);
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::NotFound)
+        Err(missing(&pool, &user).await)
     }
 }

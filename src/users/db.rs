@@ -47,6 +47,20 @@ pub(crate) async fn find_by_id(
     .await
 }
 
+/// Whether the account exists: asked only after a lookup came back empty, to tell a token whose
+/// account is gone (401) from a plain miss (404).
+pub(crate) async fn exists(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::Error> {
+    timed(
+        "users_exists",
+        sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM users WHERE id = $1) AS "exists!""#,
+            id
+        )
+        .fetch_one(db),
+    )
+    .await
+}
+
 pub(crate) struct Credentials {
     pub(crate) id: Uuid,
     pub(crate) password_hash: String,

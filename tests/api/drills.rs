@@ -390,8 +390,12 @@ async fn a_login_storm_does_not_starve_other_requests() {
         let service = Service::start(&[
             // Only failures are throttled, and the storm logs in correctly; high anyway, so the
             // drill measures hashing, never the limiter.
-            ("ECHODIARY__AUTH__LOGIN_MAX_FAILURES_PER_CLIENT", "100000"),
+            (
+                "ECHODIARY__AUTH__LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS",
+                "100000",
+            ),
             ("ECHODIARY__AUTH__LOGIN_MAX_FAILURES_PER_ACCOUNT", "100000"),
+            ("ECHODIARY__AUTH__LOGIN_MAX_FAILURES_PER_ADDRESS", "100000"),
         ])
         .await;
         let reader = account(&service, "reader@example.com", "reader password").await;

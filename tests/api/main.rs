@@ -18,3 +18,4 @@ mod metrics;
 mod pagination;
 mod serve_process;
 mod slow_clients;
+mod throttle;

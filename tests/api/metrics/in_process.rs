@@ -100,8 +100,11 @@ async fn after_traffic_every_contract_metric_is_exposed_with_its_type_and_labels
 #[tokio::test]
 async fn login_outcomes_and_entry_writes_are_counted() {
     within(Duration::from_secs(60), async {
-        let app =
-            TestApp::spawn_with(&[("ECHODIARY__AUTH__LOGIN_MAX_FAILURES_PER_ACCOUNT", "2")]).await;
+        let app = TestApp::spawn_with(&[(
+            "ECHODIARY__AUTH__LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS",
+            "2",
+        )])
+        .await;
         let user = app.user().await;
         let before = scrape(&app.client, &app.ops).await;
         let count = |metrics: &Exposition, name: &str, label: &str, value: &str| {
