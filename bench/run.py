@@ -188,6 +188,8 @@ class Bench:
             ECHODIARY__SERVER__SHUTDOWN_DRAIN_MS="5000",
             ECHODIARY__DATABASE__MIGRATE_ON_START="false",
             ECHODIARY__DATABASE__MAX_CONNECTIONS=str(self.args.pool),
+            # Seeding registers every user from 127.0.0.1, past the per-address default.
+            ECHODIARY__AUTH__REGISTER_MAX_PER_ADDRESS="100000",
             RUST_LOG=os.environ.get("RUST_LOG", "info"),
         )
 

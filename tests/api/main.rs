@@ -8,6 +8,7 @@ mod bad_input;
 mod cli;
 mod connection_reuse;
 mod database;
+mod deploy_config;
 mod docs;
 mod drills;
 mod entries;
