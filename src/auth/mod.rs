@@ -181,7 +181,7 @@ pub(crate) async fn check_password(
     .await;
     match verdict {
         Ok(Some(user_id)) => {
-            attempt.succeeded(&state.db).await?;
+            attempt.succeeded(&state.db).await;
             metrics::counter!("auth_login_attempts_total", "outcome" => "success").increment(1);
             Ok(user_id)
         }

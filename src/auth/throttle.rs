@@ -87,13 +87,18 @@ impl LoginAttempt {
     /// The password was right: the pair's earlier failures are forgiven (the owner at their own
     /// address), and the reservation in the wider buckets is given back. Their failures stay:
     /// someone else's guesses are not undone by the owner logging in.
-    pub(crate) async fn succeeded(self, db: &Db) -> Result<(), ApiError> {
+    pub(crate) async fn succeeded(self, db: &Db) {
         let (pair, wider) = self.buckets.split_at(1);
-        db.run(async |conn| {
-            forget(&mut *conn, &pair[0]).await?;
-            give_back(&mut *conn, wider).await
-        })
-        .await
+        let settled = db
+            .run(async |conn| {
+                forget(&mut *conn, &pair[0]).await?;
+                give_back(&mut *conn, wider).await
+            })
+            .await;
+        if let Err(e) = settled {
+            // The login stands; the attempt only stays counted until its window ends.
+            tracing::warn!(error = %e, "could not settle a successful login's throttle reservation");
+        }
     }
 
     /// The password was wrong: the reservation stays, counted as a failure.
@@ -145,18 +150,21 @@ async fn reserve_all(db: &Db, buckets: &[Bucket]) -> Result<(), ApiError> {
                 }
             }
             tx.commit().await?;
-            // Outside the transaction: its row locks are released at once, so clean-ups of two
-            // requests can never hold what the other's reservation waits for.
-            delete_expired(&mut *conn).await?;
             Ok(None)
         })
         .await?;
-    match refused {
-        None => Ok(()),
-        Some(wait) => Err(ApiError::RateLimited {
+    if let Some(wait) = refused {
+        return Err(ApiError::RateLimited {
             retry_after_secs: wait.as_secs_f64().ceil() as u64,
-        }),
+        });
     }
+    // Outside the reservation's transaction, so clean-ups of two requests never hold rows the
+    // other's reservation waits for; and never the request's failure: it only bounds the table.
+    // Only after a reservation that may have added rows, so a refusal costs nothing more.
+    if let Err(e) = db.run(async |conn| delete_expired(conn).await).await {
+        tracing::warn!(error = %e, "could not delete expired login throttle rows");
+    }
+    Ok(())
 }
 
 /// Raises the bucket's count unless it is at its limit; a window that has ended starts over.
@@ -200,24 +208,24 @@ async fn time_left(conn: &mut PgConnection, bucket: &Bucket) -> Result<Duration,
 }
 
 /// Gives one reserved place back in each bucket (never below zero, never in a newer window).
+/// One statement per row: a statement holding one row while waiting for another could wait in
+/// a cycle with a reservation that holds the second and waits for the first.
 async fn give_back(conn: &mut PgConnection, buckets: &[Bucket]) -> Result<(), sqlx::Error> {
-    let scopes: Vec<&str> = buckets.iter().map(|b| b.scope).collect();
-    let accounts: Vec<&str> = buckets.iter().map(|b| b.account.as_str()).collect();
-    let addresses: Vec<&str> = buckets.iter().map(|b| b.address.as_str()).collect();
-    timed(
-        "auth_throttle_release",
-        sqlx::query!(
-            r#"UPDATE auth_throttle AS t SET attempts = t.attempts - 1
-               FROM unnest($1::text[], $2::text[], $3::text[]) AS b(scope, account, address)
-               WHERE t.scope = b.scope AND t.account = b.account AND t.address = b.address
-                 AND t.attempts > 0 AND t.window_ends > now()"#,
-            &scopes as &[&str],
-            &accounts as &[&str],
-            &addresses as &[&str],
+    for bucket in buckets {
+        timed(
+            "auth_throttle_release",
+            sqlx::query!(
+                r#"UPDATE auth_throttle SET attempts = attempts - 1
+                   WHERE scope = $1 AND account = $2 AND address = $3
+                     AND attempts > 0 AND window_ends > now()"#,
+                bucket.scope,
+                bucket.account,
+                bucket.address,
+            )
+            .execute(&mut *conn),
         )
-        .execute(conn),
-    )
-    .await?;
+        .await?;
+    }
     Ok(())
 }
 
