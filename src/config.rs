@@ -75,6 +75,10 @@ pub struct ServerSettings {
     /// Take the client address from the last `X-Forwarded-For` hop (set when behind one proxy,
     /// such as the cluster ingress); otherwise the socket peer is the client.
     pub trust_forwarded_for: bool,
+    /// Browser origins (`https://app.example.com`) whose pages may call the API with a bearer
+    /// token: exact origins, comma-separated in the environment. Empty: no CORS headers at all.
+    #[serde(deserialize_with = "comma_separated")]
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Default for ServerSettings {
@@ -89,6 +93,7 @@ impl Default for ServerSettings {
             shutdown_grace_ms: 5_000,
             shutdown_drain_ms: 20_000,
             trust_forwarded_for: false,
+            cors_allowed_origins: Vec::new(),
         }
     }
 }
@@ -268,6 +273,11 @@ impl Settings {
                  {MAX_HEADER_BYTES}"
             );
         }
+        for origin in &server.cors_allowed_origins {
+            if let Err(why) = check_origin(origin) {
+                bail!("ECHODIARY__SERVER__CORS_ALLOWED_ORIGINS: {origin:?} {why}");
+            }
+        }
         let auth = &self.auth;
         for (key, value) in [
             (
@@ -341,6 +351,41 @@ impl DatabaseSettings {
     pub fn acquire_timeout(&self) -> Duration {
         Duration::from_millis(self.acquire_timeout_ms)
     }
+}
+
+/// An origin as browsers send it: `scheme://host[:port]`, nothing more. Anything else could never
+/// match an `Origin` header, or (`*`, `null`) would let any page call with a user's token.
+fn check_origin(origin: &str) -> Result<(), &'static str> {
+    let url = url::Url::parse(origin).map_err(|_| "is not an origin (scheme://host[:port])")?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err("must be an http or https origin with a host");
+    }
+    if url.origin().ascii_serialization() != origin {
+        return Err(
+            "must be exactly scheme://host[:port]: no path, trailing slash, query or default port",
+        );
+    }
+    Ok(())
+}
+
+/// A list from the environment (`a,b`), where the `config` crate only has a string, or from a
+/// configuration file, as a list.
+fn comma_separated<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        Text(String),
+        List(Vec<String>),
+    }
+    Ok(match Given::deserialize(d)? {
+        Given::Text(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        Given::List(list) => list,
+    })
 }
 
 fn read_secret_file(path: &Path, key: &str) -> anyhow::Result<SecretString> {
@@ -434,6 +479,38 @@ mod tests {
         let settings = load(&[("ECHODIARY__SERVER__MAX_HEADER_BYTES", "8192")]).expect("loads");
         assert_eq!(settings.server.max_header_bytes, 8192);
         assert_eq!(settings.server.header_read_timeout_ms, 5000);
+    }
+
+    #[test]
+    fn cors_origins_are_a_comma_separated_list_of_exact_origins() {
+        let settings = load(&[(
+            "ECHODIARY__SERVER__CORS_ALLOWED_ORIGINS",
+            "https://app.example.com, http://localhost:5173",
+        )])
+        .expect("loads");
+        assert_eq!(
+            settings.server.cors_allowed_origins,
+            ["https://app.example.com", "http://localhost:5173"]
+        );
+        assert!(
+            load(&[])
+                .expect("loads")
+                .server
+                .cors_allowed_origins
+                .is_empty()
+        );
+        for bad in [
+            "*",
+            "null",
+            "https://app.example.com/",
+            "https://app.example.com/path",
+            "https://app.example.com:443",
+            "app.example.com",
+            "ftp://app.example.com",
+        ] {
+            let err = load(&[("ECHODIARY__SERVER__CORS_ALLOWED_ORIGINS", bad)]).expect_err(bad);
+            assert!(err.to_string().contains("CORS_ALLOWED_ORIGINS"), "{err}");
+        }
     }
 
     #[test]

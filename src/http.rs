@@ -1,14 +1,20 @@
 //! The middleware every public request passes through, in one place so its order is visible.
 //!
-//! Outermost first: request id (taken or made) -> id echoed on the response -> RED metrics and the
-//! access log line (`access_log`) -> bare framework errors rewritten as problems -> panic -> 500 -> deadline ->
-//! body size limit -> the route.
+//! Outermost first: an unusable caller's request id dropped -> request id (taken or made) -> id
+//! echoed on the response -> security headers (`nosniff`, `no-store` for the API, the docs CSP) ->
+//! RED metrics and the access log line (`access_log`) -> CORS (inside the log, so preflights are
+//! counted; outside the rest, so error answers carry CORS headers too) -> bare framework errors
+//! rewritten as problems -> panic -> 500 -> deadline -> body size limit -> the route.
+
+mod cors;
+mod headers;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, header};
 use axum::middleware;
 use axum::response::Response;
+use tower::util::option_layer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -19,18 +25,28 @@ use crate::error::{ApiError, PROBLEM_JSON, problem_response};
 /// Wraps the public routes in the full stack. Each `layer` call wraps the ones before it, so the
 /// list reads innermost first.
 pub(crate) fn public_layers(router: Router, settings: &ServerSettings) -> Router {
+    let cors = cors::layer(&settings.cors_allowed_origins);
+    let cors_only_for_allowed = cors
+        .is_some()
+        .then(|| middleware::map_response(cors::only_for_allowed_origins));
     protect(router, settings)
+        .layer(option_layer(cors))
+        .layer(option_layer(cors_only_for_allowed))
         .layer(middleware::from_fn(crate::access_log::observe))
+        .layer(middleware::from_fn(headers::security_headers))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(middleware::map_request(headers::drop_unusable_request_id))
 }
 
 /// The ops listener is scraped and probed every few seconds: no access log or request metrics,
 /// only the protective layers.
 pub(crate) fn ops_layers(router: Router, settings: &ServerSettings) -> Router {
     protect(router, settings)
+        .layer(middleware::from_fn(headers::security_headers))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(middleware::map_request(headers::drop_unusable_request_id))
 }
 
 fn protect(router: Router, settings: &ServerSettings) -> Router {

@@ -5,6 +5,7 @@ mod support;
 
 mod auth;
 mod bad_input;
+mod browser_headers;
 mod cli;
 mod connection_reuse;
 mod database;

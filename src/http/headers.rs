@@ -1,0 +1,60 @@
+//! Headers every answer carries for the browser's and the caches' sake, and the request id a
+//! caller may choose.
+
+use axum::extract::Request;
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::Response;
+
+const REQUEST_ID: &str = "x-request-id";
+/// The longest request id taken from a caller; a longer one gets a fresh id.
+const MAX_REQUEST_ID_LEN: usize = 64;
+
+/// For `/docs`: the bundled Swagger UI loads its scripts, styles and `/openapi.json` from this
+/// origin and nowhere else. It has no inline script, but its React components set `style`
+/// attributes and its stylesheet draws icons from `data:` URLs, so those two are allowed.
+const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; \
+     style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
+     base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// `nosniff` on every answer; `no-store` on every API answer (account data and diary text, the
+/// login's tokens, and errors that name an account's state: nothing under `/api/` is for a cache
+/// to keep); the CSP on the docs page.
+pub(super) async fn security_headers(request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let private = path.starts_with("/api/");
+    let docs = path.starts_with("/docs");
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if private {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if docs {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(DOCS_CSP),
+        );
+    }
+    response
+}
+
+/// A caller's `x-request-id` is echoed on the answer and written into every log line of the
+/// request, so only a short plain token is taken: 1 to 64 of `[A-Za-z0-9._-]`. Anything else is
+/// dropped here, and the next layer generates a fresh id.
+pub(super) async fn drop_unusable_request_id(mut request: Request) -> Request {
+    let usable = request.headers().get(REQUEST_ID).is_none_or(|id| {
+        let id = id.as_bytes();
+        (1..=MAX_REQUEST_ID_LEN).contains(&id.len())
+            && id
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    });
+    if !usable {
+        request.headers_mut().remove(REQUEST_ID);
+    }
+    request
+}
