@@ -18,6 +18,29 @@ use serde::{Deserialize, Serialize, Serializer};
 /// The token signing key used when none is configured. Good enough for a laptop, refused in production.
 pub const DEVELOPMENT_JWT_SECRET: &str = "development-only-secret-change-me-0123456789";
 
+/// Signing keys that were ever printed in this repository (the development default, the key
+/// earlier Compose files set). Anyone can read them, so anyone could sign tokens with them:
+/// production refuses them forever, since copies live on in old `.env` files.
+const PUBLISHED_JWT_SECRETS: &[&str] = &[
+    DEVELOPMENT_JWT_SECRET,
+    "compose-development-only-jwt-secret-not-for-real-use",
+];
+
+/// Words that mark a key as a placeholder or an example from documentation, not a key someone
+/// generated (compared case-insensitively).
+const PLACEHOLDER_MARKERS: &[&str] = &[
+    "change-me",
+    "changeme",
+    "change_me",
+    "replace-me",
+    "example",
+    "placeholder",
+    "development-only",
+    "not-for-real-use",
+    "your-secret",
+    "your_secret",
+];
+
 /// Production secrets must be at least this long (256 bits of HMAC key material).
 const MIN_PRODUCTION_SECRET_LEN: usize = 32;
 
@@ -310,10 +333,12 @@ impl Settings {
         }
         if self.environment == RunMode::Production {
             let secret = self.auth.jwt_secret.expose_secret();
-            if secret == DEVELOPMENT_JWT_SECRET {
+            if is_published_secret(secret) {
                 bail!(
-                    "ECHODIARY__AUTH__JWT_SECRET (or ECHODIARY__AUTH__JWT_SECRET_FILE) still holds the \
-                     development default; production needs a secret of its own"
+                    "ECHODIARY__AUTH__JWT_SECRET (or ECHODIARY__AUTH__JWT_SECRET_FILE) holds a key \
+                     that is published (the development default, an old Compose key, or a \
+                     placeholder); anyone could sign tokens with it. Production needs a random key \
+                     of its own, e.g. `head -c 48 /dev/urandom | base64`"
                 );
             }
             if secret.len() < MIN_PRODUCTION_SECRET_LEN {
@@ -351,6 +376,15 @@ impl DatabaseSettings {
     pub fn acquire_timeout(&self) -> Duration {
         Duration::from_millis(self.acquire_timeout_ms)
     }
+}
+
+/// Whether a signing key is one anybody can read: printed in this repository, or a placeholder.
+pub fn is_published_secret(secret: &str) -> bool {
+    let lower = secret.to_ascii_lowercase();
+    PUBLISHED_JWT_SECRETS.contains(&secret)
+        || PLACEHOLDER_MARKERS
+            .iter()
+            .any(|marker| lower.contains(marker))
 }
 
 /// An origin as browsers send it: `scheme://host[:port]`, nothing more. Anything else could never
@@ -432,6 +466,16 @@ pub fn redact_url(raw: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A key made for this run: one printed here would be a published key (see
+    /// tests/api/published_secrets.rs).
+    fn fresh_key() -> String {
+        format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        )
+    }
 
     fn load(env: &[(&str, &str)]) -> anyhow::Result<Settings> {
         Settings::load_from(
@@ -524,7 +568,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let secret = dir.path().join("jwt");
         let url = dir.path().join("url");
-        std::fs::write(&secret, "from-a-file-0123456789-0123456789\n").expect("write");
+        let key = fresh_key();
+        std::fs::write(&secret, format!("{key}\n")).expect("write");
         std::fs::write(&url, "postgres://u:pw@db/app\n").expect("write");
         let settings = load(&[
             (
@@ -534,10 +579,7 @@ mod tests {
             ("DATABASE_URL_FILE", url.to_str().expect("utf-8")),
         ])
         .expect("loads");
-        assert_eq!(
-            settings.auth.jwt_secret.expose_secret(),
-            "from-a-file-0123456789-0123456789"
-        );
+        assert_eq!(settings.auth.jwt_secret.expose_secret(), key);
         assert_eq!(
             settings.database_url().expect("set"),
             "postgres://u:pw@db/app"
@@ -562,32 +604,49 @@ mod tests {
         );
         load(&[
             ("ECHODIARY__ENVIRONMENT", "production"),
-            (
-                "ECHODIARY__AUTH__JWT_SECRET",
-                "a-real-secret-of-enough-length-0123456789",
-            ),
+            ("ECHODIARY__AUTH__JWT_SECRET", &fresh_key()),
         ])
         .expect("a real secret is accepted");
     }
 
     #[test]
+    fn production_refuses_every_published_or_placeholder_key() {
+        for published in PUBLISHED_JWT_SECRETS.iter().copied().chain([
+            "Change-Me-Please-0123456789-0123456789-0123",
+            "your-secret-here-0123456789-0123456789-0123",
+        ]) {
+            let err = load(&[
+                ("ECHODIARY__ENVIRONMENT", "production"),
+                ("ECHODIARY__AUTH__JWT_SECRET", published),
+            ])
+            .expect_err(published);
+            let message = format!("{err:#}");
+            assert!(message.contains("ECHODIARY__AUTH__JWT_SECRET"), "{message}");
+            assert!(
+                !message.contains(published),
+                "the key itself is never printed"
+            );
+        }
+        // Development mode keeps working with the default, as `cargo run` does.
+        load(&[]).expect("development accepts the default");
+    }
+
+    #[test]
     fn printing_the_settings_redacts_every_secret() {
+        let key = fresh_key();
         let settings = load(&[
             (
                 "DATABASE_URL",
                 "postgres://app:hunter2-db@db:5432/app?sslmode=require",
             ),
-            (
-                "ECHODIARY__AUTH__JWT_SECRET",
-                "jwt-secret-that-must-not-leak-0123456789",
-            ),
+            ("ECHODIARY__AUTH__JWT_SECRET", &key),
         ])
         .expect("loads");
         let printed = serde_json::to_string(&settings).expect("serializes");
         let debugged = format!("{settings:?}");
         for text in [&printed, &debugged] {
             assert!(!text.contains("hunter2-db"), "{text}");
-            assert!(!text.contains("jwt-secret-that-must-not-leak"), "{text}");
+            assert!(!text.contains(&key), "{text}");
         }
         assert!(
             printed.contains("postgres://app:[redacted]@db:5432/app"),

@@ -125,7 +125,7 @@ async fn config_prints_json_with_every_secret_redacted() {
 }
 
 #[tokio::test]
-async fn serve_in_production_refuses_a_development_or_short_secret_and_names_the_key() {
+async fn serve_in_production_refuses_a_published_or_short_secret_and_names_the_key() {
     within(Duration::from_secs(60), async {
         let base = [
             ("ECHODIARY__ENVIRONMENT", "production"),
@@ -145,11 +145,24 @@ async fn serve_in_production_refuses_a_development_or_short_secret_and_names_the
                     echodiary::config::DEVELOPMENT_JWT_SECRET,
                 )],
             ),
+            // The key earlier Compose files printed: copies live on in `.env` files.
+            merged(
+                &base,
+                &[(
+                    "ECHODIARY__AUTH__JWT_SECRET",
+                    "compose-development-only-jwt-secret-not-for-real-use",
+                )],
+            ),
             merged(&base, &[("ECHODIARY__AUTH__JWT_SECRET", "short")]),
         ];
         for case in cases {
             let (status, proc) = run(&["serve"], &case).await;
             assert!(!status.success(), "{case:?}\n{}", proc.output());
+            assert!(
+                !proc.output().contains("compose-development-only"),
+                "the key is never printed\n{}",
+                proc.output()
+            );
             assert!(
                 proc.stderr().contains("ECHODIARY__AUTH__JWT_SECRET"),
                 "{case:?}\n{}",

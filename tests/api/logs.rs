@@ -102,7 +102,7 @@ async fn logs_are_json_lines_with_request_id_and_route_and_never_carry_secrets_o
             let service_streams = service.stop().await;
             let output = format!("{}{}", service_streams.0, service_streams.1);
             let never = [
-                PRODUCTION_SECRET,
+                PRODUCTION_SECRET.as_str(),
                 db_password.as_str(),
                 email.as_str(),
                 password.as_str(),

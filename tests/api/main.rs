@@ -18,6 +18,7 @@ mod lifecycle;
 mod logs;
 mod metrics;
 mod pagination;
+mod published_secrets;
 mod serve_process;
 mod slow_clients;
 mod throttle;

@@ -22,8 +22,15 @@ use crate::support::{admin_url, fresh_database, sensitive, suite_logs};
 
 const BIN: &str = env!("CARGO_BIN_EXE_echodiary");
 
-/// Long enough for the production check, and distinctive enough to search the logs for.
-pub(crate) const PRODUCTION_SECRET: &str = "prod-jwt-secret-7f3c9a1e5b2d4c6a8e0f1a2b3c4d5e6f";
+/// Long enough for the production check, and distinctive enough to search the logs for. Made at
+/// run time: a key printed in the repository is one production refuses.
+pub(crate) static PRODUCTION_SECRET: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "test-run-key-{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+});
 
 /// A child `echodiary` process whose stdout and stderr are collected as they arrive.
 pub(crate) struct Proc {
@@ -207,7 +214,7 @@ impl Service {
         let base = [
             ("DATABASE_URL", database_url),
             ("ECHODIARY__ENVIRONMENT", "production"),
-            ("ECHODIARY__AUTH__JWT_SECRET", PRODUCTION_SECRET),
+            ("ECHODIARY__AUTH__JWT_SECRET", PRODUCTION_SECRET.as_str()),
             // Port 0: the kernel picks free ports and the "serving" log line names them.
             ("ECHODIARY__SERVER__ADDR", "127.0.0.1:0"),
             ("ECHODIARY__SERVER__OPS_ADDR", "127.0.0.1:0"),
