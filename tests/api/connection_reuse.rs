@@ -102,6 +102,8 @@ async fn a_small_pool_serves_a_crowd_of_requests_without_a_timeout() {
         let app = TestApp::spawn_with(&[
             ("ECHODIARY__DATABASE__MAX_CONNECTIONS", "2"),
             ("ECHODIARY__DATABASE__ACQUIRE_TIMEOUT_MS", "5000"),
+            // The crowd's registrations all come from 127.0.0.1; this is about the pool.
+            ("ECHODIARY__AUTH__REGISTER_MAX_PER_ADDRESS", "1000"),
         ])
         .await;
         let (user, id) = user_with_entry(&app).await;
