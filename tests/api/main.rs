@@ -16,5 +16,6 @@ mod lifecycle;
 mod logs;
 mod metrics;
 mod pagination;
+mod pagination_budget;
 mod serve_process;
 mod slow_clients;
