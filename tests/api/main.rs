@@ -17,5 +17,6 @@ mod logs;
 mod metrics;
 mod pagination;
 mod pagination_budget;
+mod pagination_memory;
 mod serve_process;
 mod slow_clients;
