@@ -1,7 +1,8 @@
 //! Entry SQL. Every statement is scoped by `user_id`, so another person's entry is simply absent.
 
 use chrono::NaiveDate;
-use sqlx::PgExecutor;
+use futures_util::stream::BoxStream;
+use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use super::cursor::Cursor;
@@ -72,17 +73,17 @@ pub(crate) struct ListFilter<'a> {
     pub(crate) limit: i64,
 }
 
-/// Up to `limit` entries after the cursor, newest `entry_date` first, `id` breaking ties.
-pub(crate) async fn list(
-    db: impl PgExecutor<'_>,
+/// Up to `limit` entries after the cursor, newest `entry_date` first, `id` breaking ties, one at
+/// a time as they arrive: the page stops reading when it is full (`super::page`), so a page of
+/// large entries never holds them all at once. Timed by the caller, which owns the reading.
+pub(crate) fn list<'c>(
+    conn: &'c mut PgConnection,
     user: Uuid,
-    filter: ListFilter<'_>,
-) -> Result<Vec<Entry>, sqlx::Error> {
-    timed(
-        "entries_list",
-        sqlx::query_as!(
-            Entry,
-            r#"SELECT id, title, content, mood AS "mood: Mood", tags, entry_date,
+    filter: &ListFilter<'_>,
+) -> BoxStream<'c, Result<Entry, sqlx::Error>> {
+    sqlx::query_as!(
+        Entry,
+        r#"SELECT id, title, content, mood AS "mood: Mood", tags, entry_date,
                       created_at, updated_at, version
                FROM entries
                WHERE user_id = $1
@@ -94,19 +95,17 @@ pub(crate) async fn list(
                  AND ($8::text IS NULL OR search @@ websearch_to_tsquery('english', $8))
                ORDER BY entry_date DESC, id DESC
                LIMIT $9"#,
-            user,
-            filter.after.map(|c| c.entry_date),
-            filter.after.map(|c| c.id),
-            filter.from,
-            filter.to,
-            filter.mood as Option<Mood>,
-            filter.tag,
-            filter.q,
-            filter.limit,
-        )
-        .fetch_all(db),
+        user,
+        filter.after.map(|c| c.entry_date),
+        filter.after.map(|c| c.id),
+        filter.from,
+        filter.to,
+        filter.mood as Option<Mood>,
+        filter.tag,
+        filter.q,
+        filter.limit,
     )
-    .await
+    .fetch(conn)
 }
 
 /// Applies the fields present in `patch` and bumps the version; with `expected_version`, only

@@ -3,6 +3,7 @@
 mod cursor;
 mod db;
 pub(crate) mod model;
+mod page;
 
 use axum::Json;
 use axum::extract::State;
@@ -18,6 +19,7 @@ use crate::openapi::{BodyProblems, DatabaseBusy, EntryLookup, Unauthenticated};
 use crate::state::AppState;
 use cursor::Cursor;
 use model::{Entry, EntryPage, EntryPatch, ListQuery, NewEntry};
+use page::PageJson;
 
 const DEFAULT_PAGE_SIZE: i64 = 20;
 
@@ -79,6 +81,10 @@ async fn create_entry(
 }
 
 /// List the caller's entries, newest `entry_date` first.
+///
+/// A page holds at most `limit` entries, and fewer when they are large: it stops before the entry
+/// that would take its entries past 1 MiB of JSON (it always holds at least one). Only a
+/// `next_cursor` of `null` means the end; follow it to get every entry exactly once.
 #[utoipa::path(
     get,
     path = "/api/v1/entries",
@@ -86,7 +92,7 @@ async fn create_entry(
     security(("bearer" = [])),
     params(ListQuery),
     responses(
-        (status = 200, description = "One page", body = EntryPage),
+        (status = 200, description = "One page: at most `limit` entries and at most 1 MiB of them", body = EntryPage),
         (status = 422, description = "Invalid query parameters", body = Problem, content_type = "application/problem+json"),
         Unauthenticated, DatabaseBusy,
     )
@@ -95,7 +101,7 @@ async fn list_entries(
     user: AuthUser,
     State(pool): State<Db>,
     ValidQuery(query): ValidQuery<ListQuery>,
-) -> Result<Json<EntryPage>> {
+) -> Result<PageJson> {
     if let (Some(from), Some(to)) = (query.from, query.to)
         && from > to
     {
@@ -113,22 +119,19 @@ async fn list_entries(
         // One row more than asked tells whether another page exists without a count query.
         limit: limit + 1,
     };
-    let mut items = pool
-        .run(async |conn| db::list(conn, user.id, filter).await)
+    // Validated to 1..=100, so the conversion cannot fail; `MAX` would only mean "no limit".
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let page = pool
+        .run(async |conn| page::read(conn, user.id, &filter, limit).await)
         .await?;
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|last| {
-            Cursor {
-                entry_date: last.entry_date,
-                id: last.id,
-            }
-            .encode()
-        })
-    } else {
-        None
-    };
-    Ok(Json(EntryPage { items, next_cursor }))
+    if page.empty {
+        // Nothing listed: a plain empty diary (the answer stands), or an account that is gone.
+        match missing(&pool, &user).await {
+            ApiError::NotFound => {}
+            other => return Err(other),
+        }
+    }
+    Ok(page)
 }
 
 /// Read one entry.

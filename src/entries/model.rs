@@ -215,7 +215,8 @@ fn tags_schema_of(kind: SchemaType) -> Array {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
-    /// Page size, 1..=100 (default 20).
+    /// Most entries on a page, 1..=100 (default 20). A page stops early, with a `next_cursor`,
+    /// before its entries pass 1 MiB of JSON, so it may hold fewer.
     #[validate(range(min = 1, max = 100, message = "must be between 1 and 100"))]
     #[param(minimum = 1, maximum = 100, default = 20)]
     pub(crate) limit: Option<i64>,
@@ -245,11 +246,15 @@ pub(crate) struct ListQuery {
     pub(crate) q: Option<String>,
 }
 
-/// One page of entries, newest `entry_date` first.
+/// One page of entries, newest `entry_date` first. Written by `page.rs` as its rows arrive; this
+/// type is its schema, and what it matches byte for byte.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct EntryPage {
+    /// At most `limit` entries and at most 1 MiB of JSON of them; never empty when
+    /// `next_cursor` is set.
     pub(crate) items: Vec<Entry>,
-    /// Pass as `cursor` to get the next page; `null` on the last page.
+    /// Pass as `cursor` to get the next page; `null` on the last page, and only there: a page cut
+    /// short by the 1 MiB cap has fewer than `limit` items and still a `next_cursor`.
     pub(crate) next_cursor: Option<String>,
 }
 

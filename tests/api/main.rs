@@ -18,6 +18,8 @@ mod lifecycle;
 mod logs;
 mod metrics;
 mod pagination;
+mod pagination_budget;
+mod pagination_memory;
 mod published_secrets;
 mod serve_process;
 mod slow_clients;

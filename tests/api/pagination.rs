@@ -9,12 +9,12 @@ use serde_json::{Value, json};
 use crate::entries::{delete_entry, ids};
 use crate::support::{TestApp, TestUser, assert_problem, error_fields};
 
-struct Page {
-    items: Vec<Value>,
-    next_cursor: Option<String>,
+pub(crate) struct Page {
+    pub(crate) items: Vec<Value>,
+    pub(crate) next_cursor: Option<String>,
 }
 
-async fn page(app: &TestApp, user: &TestUser, query: &str) -> Page {
+pub(crate) async fn page(app: &TestApp, user: &TestUser, query: &str) -> Page {
     let response = app.list_entries(user, query).await;
     assert_eq!(response.status(), StatusCode::OK, "list {query}");
     let body: Value = response.json().await.expect("page JSON");
@@ -30,7 +30,7 @@ async fn page(app: &TestApp, user: &TestUser, query: &str) -> Page {
 }
 
 /// `?{filters}&cursor=...` with the cursor escaped, as a client that treats it as opaque would.
-fn with_cursor(filters: &str, cursor: Option<&str>) -> String {
+pub(crate) fn with_cursor(filters: &str, cursor: Option<&str>) -> String {
     let mut query = filters.to_owned();
     if let Some(cursor) = cursor {
         let escaped: String = url::form_urlencoded::byte_serialize(cursor.as_bytes()).collect();
@@ -40,7 +40,7 @@ fn with_cursor(filters: &str, cursor: Option<&str>) -> String {
 }
 
 /// Follows `next_cursor` to the end, returning every item in the order served.
-async fn walk(app: &TestApp, user: &TestUser, filters: &str) -> Vec<Value> {
+pub(crate) async fn walk(app: &TestApp, user: &TestUser, filters: &str) -> Vec<Value> {
     let mut items = Vec::new();
     let mut cursor = None;
     for _ in 0..100 {
@@ -56,14 +56,14 @@ async fn walk(app: &TestApp, user: &TestUser, filters: &str) -> Vec<Value> {
 
 /// (entry_date, id) as the list orders them; hyphenated lower-case UUIDs compare like the bytes
 /// PostgreSQL compares.
-fn key(entry: &Value) -> (String, String) {
+pub(crate) fn key(entry: &Value) -> (String, String) {
     (
         entry["entry_date"].as_str().expect("a date").to_owned(),
         entry["id"].as_str().expect("an id").to_owned(),
     )
 }
 
-fn assert_strictly_newest_first(items: &[Value]) {
+pub(crate) fn assert_strictly_newest_first(items: &[Value]) {
     for pair in items.windows(2) {
         assert!(
             key(&pair[0]) > key(&pair[1]),

@@ -106,6 +106,11 @@ impl Proc {
         }
     }
 
+    /// The child's process id, to read what the kernel says about it (`/proc/<pid>/status`).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub(crate) fn stdout(&self) -> String {
         self.stdout.lock().expect("stdout buffer").clone()
     }
@@ -340,19 +345,25 @@ fn serving_addresses(stdout: &str) -> Option<(String, String)> {
 pub(crate) async fn account(service: &Service, email: &str, password: &str) -> String {
     sensitive::record(email);
     sensitive::record(password);
-    let body = json!({"email": email, "password": password});
     let registered = service
         .client
         .post(service.url("/api/v1/auth/register"))
-        .json(&body)
+        .json(&json!({"email": email, "password": password}))
         .send()
         .await
         .expect("register");
     assert_eq!(registered.status(), StatusCode::CREATED);
+    login(service, email, password).await
+}
+
+/// Logs in to an existing account and returns a bearer token.
+pub(crate) async fn login(service: &Service, email: &str, password: &str) -> String {
+    sensitive::record(email);
+    sensitive::record(password);
     let login = service
         .client
         .post(service.url("/api/v1/auth/login"))
-        .json(&body)
+        .json(&json!({"email": email, "password": password}))
         .send()
         .await
         .expect("login");
