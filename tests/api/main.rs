@@ -19,6 +19,7 @@ mod logs;
 mod metrics;
 mod pagination;
 mod published_secrets;
+mod request_ids;
 mod serve_process;
 mod slow_clients;
 mod throttle;
