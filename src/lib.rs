@@ -25,7 +25,7 @@ use axum::Router;
 use axum::routing::get;
 use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_swagger_ui::SwaggerUi;
+use utoipa_swagger_ui::{self as swagger_ui, SwaggerUi};
 
 pub use monitoring::{GIT_SHA, VERSION};
 pub use server::{Listeners, run, shutdown_signal};
@@ -36,9 +36,12 @@ pub use state::{AppState, Lifecycle};
 pub fn router(state: AppState) -> Router {
     let (routes, api) = documented_routes().split_for_parts();
     let settings = state.settings.server.clone();
-    let app = routes
-        .with_state(state)
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", api));
+    // No online-validator badge: on any host but localhost Swagger UI would load an image from
+    // validator.swagger.io, telling a third party where the API lives, and the docs CSP blocks it.
+    let docs = SwaggerUi::new("/docs")
+        .url("/openapi.json", api)
+        .config(swagger_ui::Config::default().validator_url("none"));
+    let app = routes.with_state(state).merge(docs);
     http::public_layers(app, &settings)
 }
 

@@ -21,6 +21,7 @@ mod pagination;
 mod pagination_budget;
 mod pagination_memory;
 mod published_secrets;
+mod request_ids;
 mod serve_process;
 mod slow_clients;
 mod throttle;
