@@ -23,22 +23,26 @@ pub const DEVELOPMENT_JWT_SECRET: &str = "development-only-secret-change-me-0123
 /// production refuses them forever, since copies live on in old `.env` files.
 const PUBLISHED_JWT_SECRETS: &[&str] = &[
     DEVELOPMENT_JWT_SECRET,
+    // docker-compose.yml and .env.example, before the Compose stack made its own key.
     "compose-development-only-jwt-secret-not-for-real-use",
+    // deploy/k8s/overlays/local, which runs the service in development mode for this reason.
+    "local-k3s-development-only-jwt-secret-not-for-real-use",
 ];
 
 /// Words that mark a key as a placeholder or an example from documentation, not a key someone
 /// generated (compared case-insensitively).
+/// `_`, `.` and spaces count as `-`, so `change_me` and `Change.Me` are caught too. A random key
+/// of 48 bytes spells one of these by chance about never.
 const PLACEHOLDER_MARKERS: &[&str] = &[
     "change-me",
     "changeme",
-    "change_me",
     "replace-me",
     "example",
     "placeholder",
     "development-only",
+    "dev-only",
     "not-for-real-use",
     "your-secret",
-    "your_secret",
 ];
 
 /// Production secrets must be at least this long (256 bits of HMAC key material).
@@ -380,11 +384,13 @@ impl DatabaseSettings {
 
 /// Whether a signing key is one anybody can read: printed in this repository, or a placeholder.
 pub fn is_published_secret(secret: &str) -> bool {
-    let lower = secret.to_ascii_lowercase();
-    PUBLISHED_JWT_SECRETS.contains(&secret)
+    let normalized = secret.to_ascii_lowercase().replace(['_', '.', ' '], "-");
+    PUBLISHED_JWT_SECRETS.contains(&secret.trim())
+        // `<a random key>`: a documentation placeholder pasted as is.
+        || (secret.starts_with('<') && secret.ends_with('>'))
         || PLACEHOLDER_MARKERS
             .iter()
-            .any(|marker| lower.contains(marker))
+            .any(|marker| normalized.contains(marker))
 }
 
 /// An origin as browsers send it: `scheme://host[:port]`, nothing more. Anything else could never
@@ -613,7 +619,8 @@ mod tests {
     fn production_refuses_every_published_or_placeholder_key() {
         for published in PUBLISHED_JWT_SECRETS.iter().copied().chain([
             "Change-Me-Please-0123456789-0123456789-0123",
-            "your-secret-here-0123456789-0123456789-0123",
+            "your_secret_here_0123456789_0123456789_0123",
+            "<a random key of at least thirty-two bytes>",
         ]) {
             let err = load(&[
                 ("ECHODIARY__ENVIRONMENT", "production"),
