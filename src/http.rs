@@ -1,10 +1,10 @@
 //! The middleware every public request passes through, in one place so its order is visible.
 //!
-//! Outermost first: an unusable caller's request id dropped -> request id (taken or made) -> id
-//! echoed on the response -> security headers (`nosniff`, `no-store` for the API, the docs CSP) ->
-//! RED metrics and the access log line (`access_log`) -> CORS (inside the log, so preflights are
+//! Outermost first: an unusable caller's request id dropped -> `nosniff` on the answer -> request
+//! id (taken or made) -> id echoed on the response -> RED metrics and the access log line (`access_log`) -> CORS (inside the log, so preflights are
 //! counted; outside the rest, so error answers carry CORS headers too) -> bare framework errors
-//! rewritten as problems -> panic -> 500 -> deadline -> body size limit -> the route.
+//! rewritten as problems -> panic -> 500 -> deadline -> body size limit -> the route, where the API
+//! and health routes add `no-store` ([`private`]) and the docs their CSP ([`docs`]).
 
 mod cors;
 mod headers;
@@ -14,7 +14,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, header};
 use axum::middleware;
 use axum::response::Response;
-use tower::util::option_layer;
+use tower::util::{MapRequestLayer, option_layer};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -33,20 +33,30 @@ pub(crate) fn public_layers(router: Router, settings: &ServerSettings) -> Router
         .layer(option_layer(cors))
         .layer(option_layer(cors_only_for_allowed))
         .layer(middleware::from_fn(crate::access_log::observe))
-        .layer(middleware::from_fn(headers::security_headers))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(middleware::map_request(headers::drop_unusable_request_id))
+        .layer(headers::nosniff())
+        .layer(MapRequestLayer::new(headers::drop_unusable_request_id))
+}
+
+/// Routes whose answers carry account data or diary text: never stored by a browser or proxy.
+pub(crate) fn private(routes: Router) -> Router {
+    routes.layer(headers::no_store())
+}
+
+/// The docs page: only its own bundled files may run or load.
+pub(crate) fn docs(routes: Router) -> Router {
+    routes.layer(headers::docs_csp())
 }
 
 /// The ops listener is scraped and probed every few seconds: no access log or request metrics,
 /// only the protective layers.
 pub(crate) fn ops_layers(router: Router, settings: &ServerSettings) -> Router {
     protect(router, settings)
-        .layer(middleware::from_fn(headers::security_headers))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(middleware::map_request(headers::drop_unusable_request_id))
+        .layer(headers::nosniff())
+        .layer(MapRequestLayer::new(headers::drop_unusable_request_id))
 }
 
 fn protect(router: Router, settings: &ServerSettings) -> Router {

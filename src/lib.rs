@@ -41,7 +41,7 @@ pub fn router(state: AppState) -> Router {
     let docs = SwaggerUi::new("/docs")
         .url("/openapi.json", api)
         .config(swagger_ui::Config::default().validator_url("none"));
-    let app = routes.with_state(state).merge(docs);
+    let app = http::private(routes.with_state(state)).merge(http::docs(Router::from(docs)));
     http::public_layers(app, &settings)
 }
 

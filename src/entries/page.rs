@@ -7,7 +7,7 @@
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt as _;
-use sqlx::{Connection as _, PgConnection};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::cursor::Cursor;
@@ -72,14 +72,15 @@ pub(crate) async fn read(
             break true;
         }
     };
-    drop(rows);
     if more {
-        // Stopped before the end of the result: the rows not read (up to `limit`, the SQL
-        // `LIMIT` bounds them) are still on their way. A ping reads them off the socket one
-        // message at a time, without decoding or keeping any, then waits for its own reply, so
-        // the connection is back in a known state before it is parked for the next request.
-        clock.wait(conn.ping()).await?;
+        // Stopped before the end of the result: what is left (the end of the result after the
+        // row that told another page exists, or the rows past the budget, which the SQL `LIMIT`
+        // bounds) is read to the end, one row at a time and dropped at once, so the connection
+        // is in a known state before it is parked for the next request. No round trip of its
+        // own: a ping here cost the list route a fifth of its throughput.
+        while clock.wait(rows.try_next()).await?.is_some() {}
     }
+    drop(rows);
     let empty = page.len() == 0;
     Ok(PageJson {
         json: page.finish(more),

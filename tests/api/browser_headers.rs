@@ -185,11 +185,15 @@ async fn error_answers_to_a_listed_origin_carry_cors_headers_so_the_app_can_read
             "{url}: {exposed}"
         );
         assert!(header(&response, "vary").is_some_and(|v| v.contains("origin")));
-        assert_eq!(
-            header(&response, "cache-control"),
-            Some("no-store"),
-            "{url}"
-        );
+        // The routes' answers are never stored; the router's own 404 for an unknown path holds
+        // nothing of anyone's and may be.
+        if url.path() != "/api/v1/no-such-route" {
+            assert_eq!(
+                header(&response, "cache-control"),
+                Some("no-store"),
+                "{url}"
+            );
+        }
         assert_eq!(header(&response, "x-content-type-options"), Some("nosniff"));
         if status == StatusCode::TOO_MANY_REQUESTS {
             assert!(header(&response, "retry-after").is_some(), "{url}");
