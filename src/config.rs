@@ -15,10 +15,14 @@ use anyhow::{Context, bail};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+mod auth;
+mod email;
 mod secrets;
 
+pub use auth::AuthSettings;
+pub use email::EmailSettings;
 pub use secrets::{DEVELOPMENT_JWT_SECRET, is_published_secret, redact_url};
-use secrets::{read_secret_file, serialize_database_url, serialize_redacted};
+use secrets::{read_secret_file, serialize_database_url};
 
 /// Smallest header limit: a request line, a bearer token and the usual headers must fit.
 const MIN_HEADER_BYTES: usize = 1024;
@@ -35,6 +39,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub auth: AuthSettings,
+    pub email: EmailSettings,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -151,55 +156,6 @@ impl Default for DatabaseSettings {
     }
 }
 
-/// Tokens, password hashing and login throttling.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AuthSettings {
-    /// HMAC key that signs access tokens.
-    #[serde(serialize_with = "serialize_redacted")]
-    pub jwt_secret: SecretString,
-    /// File holding the signing key; wins over `jwt_secret`.
-    pub jwt_secret_file: Option<PathBuf>,
-    /// Lifetime of an access token.
-    pub token_ttl_secs: u64,
-    /// Failed logins for one account from one client address within the window before that pair
-    /// answers 429. Small: a stranger's guesses lock out only the stranger's address, and the
-    /// owner still logs in from their own.
-    pub login_max_failures_per_account_address: u32,
-    /// Failed logins for one account from all addresses within the window before the account
-    /// answers 429 to everyone: the stop for guessing spread over many addresses.
-    pub login_max_failures_per_account: u32,
-    /// Failed logins from one client address over all accounts within the window before it
-    /// answers 429: the stop for one address trying many accounts. Generous, because many people
-    /// may share an address (an office, a mobile carrier's NAT).
-    pub login_max_failures_per_address: u32,
-    /// Length of the window failures are counted in, and so the longest lockout.
-    pub login_window_secs: u64,
-    /// Registrations from one client address within the registration window before 429.
-    pub register_max_per_address: u32,
-    /// Length of the window registrations are counted in.
-    pub register_window_secs: u64,
-    /// Password hashes and checks that may wait for a hashing thread; beyond that a request
-    /// answers 503 with `Retry-After` at once.
-    pub password_hash_queue: usize,
-}
-
-impl Default for AuthSettings {
-    fn default() -> Self {
-        Self {
-            jwt_secret: SecretString::from(DEVELOPMENT_JWT_SECRET),
-            jwt_secret_file: None,
-            token_ttl_secs: 60 * 60,
-            login_max_failures_per_account_address: 5,
-            login_max_failures_per_account: 50,
-            login_max_failures_per_address: 100,
-            login_window_secs: 15 * 60,
-            register_max_per_address: 20,
-            register_window_secs: 60 * 60,
-            password_hash_queue: 32,
-        }
-    }
-}
 
 impl Settings {
     /// Loads the configuration from the process environment and an optional file.
@@ -257,6 +213,9 @@ impl Settings {
         if let Some(path) = &self.auth.jwt_secret_file {
             self.auth.jwt_secret = read_secret_file(path, "ECHODIARY__AUTH__JWT_SECRET_FILE")?;
         }
+        if let Some(path) = &self.email.smtp_url_file {
+            self.email.smtp_url = Some(read_secret_file(path, "ECHODIARY__EMAIL__SMTP_URL_FILE")?);
+        }
         Ok(())
     }
 
@@ -277,29 +236,8 @@ impl Settings {
                 bail!("ECHODIARY__SERVER__CORS_ALLOWED_ORIGINS: {origin:?} {why}");
             }
         }
-        let auth = &self.auth;
-        for (key, value) in [
-            (
-                "LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS",
-                auth.login_max_failures_per_account_address,
-            ),
-            (
-                "LOGIN_MAX_FAILURES_PER_ACCOUNT",
-                auth.login_max_failures_per_account,
-            ),
-            (
-                "LOGIN_MAX_FAILURES_PER_ADDRESS",
-                auth.login_max_failures_per_address,
-            ),
-            ("REGISTER_MAX_PER_ADDRESS", auth.register_max_per_address),
-        ] {
-            if value == 0 {
-                bail!("ECHODIARY__AUTH__{key} must be at least 1 (0 would refuse everyone)");
-            }
-        }
-        if auth.login_window_secs == 0 || auth.register_window_secs == 0 {
-            bail!("ECHODIARY__AUTH__LOGIN_WINDOW_SECS and REGISTER_WINDOW_SECS must be at least 1");
-        }
+        self.auth.check()?;
+        self.email.check()?;
         let db = &self.database;
         if db.max_connections == 0 {
             bail!("ECHODIARY__DATABASE__MAX_CONNECTIONS must be at least 1");

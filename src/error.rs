@@ -52,6 +52,8 @@ pub(crate) enum ApiError {
     Unauthorized,
     #[error("email or password is wrong")]
     InvalidCredentials,
+    #[error("the refresh token is unknown, expired, spent or revoked; log in again")]
+    InvalidRefreshToken,
     #[error("no such resource")]
     NotFound,
     #[error("{0}")]
@@ -66,6 +68,10 @@ pub(crate) enum ApiError {
     RateLimited { retry_after_secs: u64 },
     #[error("{0}")]
     Unavailable(&'static str),
+    /// A feature this deployment has not set up: 503 like [`Self::Unavailable`], but retrying
+    /// will not help, so no `Retry-After`.
+    #[error("{0}")]
+    NotConfigured(&'static str),
     #[error("database error")]
     Database(#[source] sqlx::Error),
     #[error("internal error")]
@@ -81,14 +87,16 @@ impl ApiError {
         match self {
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthorized | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::InvalidCredentials | Self::InvalidRefreshToken => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::NotConfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -99,6 +107,7 @@ impl ApiError {
             Self::BadRequest(_) => "bad-request",
             Self::Unauthorized => "unauthorized",
             Self::InvalidCredentials => "invalid-credentials",
+            Self::InvalidRefreshToken => "invalid-refresh-token",
             Self::NotFound => "not-found",
             Self::Conflict(_) => "conflict",
             Self::PreconditionFailed => "precondition-failed",
@@ -106,6 +115,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => "unsupported-media-type",
             Self::RateLimited { .. } => "rate-limited",
             Self::Unavailable(_) => "unavailable",
+            Self::NotConfigured(_) => "not-configured",
             Self::Database(_) | Self::Internal(_) => "internal",
         }
     }
@@ -199,6 +209,7 @@ impl IntoResponse for ApiError {
             _ => None,
         };
         let unauthorized = matches!(self, Self::Unauthorized | Self::InvalidCredentials);
+        let not_configured = matches!(self, Self::NotConfigured(_));
         let detail = self.to_string();
         let errors = match self {
             Self::Validation(errors) => errors,
@@ -208,6 +219,9 @@ impl IntoResponse for ApiError {
         let headers = response.headers_mut();
         if unauthorized {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if not_configured {
+            headers.remove(header::RETRY_AFTER);
         }
         if let Some(secs) = retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));

@@ -8,6 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{header, request::Parts};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
 use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
 use crate::error::{ApiError, FieldError};
@@ -214,6 +215,24 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
             .map(Self)
             .map_err(|_| ApiError::field("id", "must be a UUID"))
     }
+}
+
+/// For fields that may be left out but never be `null`: `null` fails as a type error.
+pub(crate) fn non_null<'de, T, D>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: Deserializer<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
+/// Tells "absent" (outer `None`) from "explicitly null" (`Some(None)`).
+pub(crate) fn present<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: Deserializer<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// PostgreSQL text cannot hold U+0000; caught as a validation rule it is a 422 naming the field,

@@ -11,6 +11,7 @@ pub mod server;
 pub mod telemetry;
 
 mod auth;
+mod email;
 mod entries;
 mod error;
 mod extract;

@@ -96,7 +96,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     let listeners =
         echodiary::Listeners::bind(settings.server.addr, settings.server.ops_addr).await?;
-    let state = echodiary::AppState::new(settings, pool);
+    let state = echodiary::AppState::new(settings, pool)?;
     echodiary::run(listeners, state, echodiary::shutdown_signal()).await
 }
 

@@ -94,6 +94,19 @@ fn describe() {
     describe_gauge!("app_build_info", "Always 1; labels name the running build");
     describe_counter!("auth_login_attempts_total", "Login attempts by outcome");
     describe_counter!(
+        "auth_sessions_revoked_total",
+        "Sessions revoked, by reason (logout, password change or reset, account deletion, \
+         refresh-token reuse, the owner signing out a device)"
+    );
+    describe_counter!(
+        "auth_token_refreshes_total",
+        "Refresh-token exchanges by outcome"
+    );
+    describe_counter!(
+        "email_deliveries_total",
+        "Emails handed to the SMTP server (sent) or given up on (failed), by kind"
+    );
+    describe_counter!(
         "diary_entries_written_total",
         "Diary entries created, updated or deleted"
     );
@@ -113,6 +126,25 @@ fn register_counters() {
     }
     for operation in ["create", "update", "delete"] {
         metrics::counter!("diary_entries_written_total", "operation" => operation).increment(0);
+    }
+    for reason in [
+        "logout",
+        "password_change",
+        "password_reset",
+        "account_deleted",
+        "refresh_reuse",
+        "user_request",
+    ] {
+        metrics::counter!("auth_sessions_revoked_total", "reason" => reason).increment(0);
+    }
+    for outcome in ["success", "rejected"] {
+        metrics::counter!("auth_token_refreshes_total", "outcome" => outcome).increment(0);
+    }
+    for kind in crate::email::Kind::ALL {
+        for outcome in ["sent", "failed"] {
+            metrics::counter!("email_deliveries_total", "kind" => kind.label(), "outcome" => outcome)
+                .increment(0);
+        }
     }
 }
 

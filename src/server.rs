@@ -61,6 +61,10 @@ pub async fn run(
     );
     let db = state.db.clone();
     let idle_return = spawn_every(crate::db::PARKED_IDLE_LIMIT, move || db.return_idle());
+    let revocations = tokio::spawn(crate::auth::revocations::follow(
+        state.listener_db.clone(),
+        state.revocations.clone(),
+    ));
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
@@ -110,7 +114,16 @@ pub async fn run(
     // connections' tasks (each loop owns them), but only when the runtime next gets to them, and a
     // connection taken mid-query goes back to the pool through a task of its own; an unbounded
     // wait could outlast the deadline.
-    let close_pools = async { tokio::join!(state.db.close(), state.health_db.close()) };
+    // The listener's connection is dropped with its task; its pool then closes at once.
+    revocations.abort();
+    let _ = revocations.await;
+    let close_pools = async {
+        tokio::join!(
+            state.db.close(),
+            state.health_db.close(),
+            state.listener_db.close()
+        )
+    };
     if tokio::time::timeout(POOL_CLOSE_TIMEOUT, close_pools)
         .await
         .is_err()

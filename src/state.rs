@@ -8,9 +8,10 @@ use axum::extract::FromRef;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
-use crate::auth::{Passwords, TokenKeys};
+use crate::auth::{Passwords, Revocations, TokenKeys};
 use crate::config::Settings;
 use crate::db::Db;
+use crate::email::Mailer;
 use crate::health::RecentlyReady;
 
 /// Cloned into every request (several times: each extractor takes its copy), so one `Arc` around
@@ -26,35 +27,48 @@ pub struct Shared {
     pub(crate) health_db: PgPool,
     pub(crate) recently_ready: RecentlyReady,
     pub(crate) tokens: Arc<TokenKeys>,
+    /// Revoked sessions, kept current by a listener on a connection of its own
+    /// (`listener_db`), which is never one a request waits for.
+    pub(crate) revocations: Arc<Revocations>,
+    pub(crate) listener_db: PgPool,
     pub(crate) passwords: Passwords,
+    /// `None` when no SMTP server is configured.
+    pub(crate) mailer: Option<Mailer>,
     pub(crate) lifecycle: Lifecycle,
     pub(crate) settings: Arc<Settings>,
 }
 
 impl AppState {
     /// Builds the state around an existing pool (the caller decides when and how to connect).
-    pub fn new(settings: Settings, pool: PgPool) -> Self {
+    pub fn new(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
         crate::monitoring::install();
         let auth = &settings.auth;
-        let health_db = PgPoolOptions::new()
-            .max_connections(1)
-            .min_connections(0)
-            .acquire_timeout(Duration::from_millis(settings.database.health_timeout_ms))
-            .connect_lazy_with(pool.connect_options().as_ref().clone());
-        Self(Arc::new(Shared {
+        let single_connection = |acquire_timeout| {
+            PgPoolOptions::new()
+                .max_connections(1)
+                .min_connections(0)
+                .acquire_timeout(acquire_timeout)
+                .connect_lazy_with(pool.connect_options().as_ref().clone())
+        };
+        let health_db = single_connection(Duration::from_millis(
+            settings.database.health_timeout_ms,
+        ));
+        let listener_db = single_connection(settings.database.acquire_timeout());
+        let mailer = Mailer::new(&settings.email)?;
+        Ok(Self(Arc::new(Shared {
             health_db,
             recently_ready: RecentlyReady::new(Duration::from_millis(
                 settings.database.ready_cache_ms,
             )),
             db: Db::new(pool),
-            tokens: Arc::new(TokenKeys::new(
-                &auth.jwt_secret,
-                Duration::from_secs(auth.token_ttl_secs),
-            )),
+            tokens: Arc::new(TokenKeys::new(&auth.jwt_secret, auth.access_token_ttl())),
+            revocations: Arc::new(Revocations::new(auth.access_token_ttl())),
+            listener_db,
             passwords: Passwords::new(auth.password_hash_queue),
+            mailer,
             lifecycle: Lifecycle::default(),
             settings: Arc::new(settings),
-        }))
+        })))
     }
 
     pub fn pool(&self) -> &PgPool {

@@ -1,20 +1,27 @@
-//! Registration and login: `POST /api/v1/auth/register`, `POST /api/v1/auth/login`.
+//! Registration and login: `POST /api/v1/auth/register`, `POST /api/v1/auth/login`; the
+//! session routes and password resets live in the submodules.
 
 mod client;
+mod opaque;
 mod password;
+mod reset;
+pub(crate) mod revocations;
+pub(crate) mod sessions;
 mod throttle;
 mod token;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use validator::Validate;
 
 pub(crate) use password::Passwords;
+pub(crate) use client::ClientAddr;
+pub(crate) use revocations::Revocations;
 pub(crate) use token::{AuthUser, TokenKeys};
 
 use crate::error::{ApiError, Problem, Result};
@@ -22,12 +29,14 @@ use crate::extract::{ValidJson, no_nul};
 use crate::openapi::{BodyProblems, DatabaseBusy, Throttled};
 use crate::state::AppState;
 use crate::users::{self, User};
-use client::ClientAddr;
+use sessions::TokenResponse;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(register))
         .routes(routes!(login))
+        .merge(sessions::router())
+        .merge(reset::router())
 }
 
 #[derive(Deserialize, Validate, ToSchema)]
@@ -68,19 +77,9 @@ pub(crate) struct LoginRequest {
     password: String,
 }
 
-#[derive(Serialize, ToSchema)]
-pub(crate) struct TokenResponse {
-    access_token: String,
-    /// Always `bearer`.
-    #[schema(example = "bearer")]
-    token_type: &'static str,
-    /// Seconds until the token expires.
-    expires_in: u64,
-}
-
 /// Emails are compared trimmed and lower-cased, so `Ada@Example.com ` and `ada@example.com` are one
 /// account; normalising while parsing means validation sees what will be stored.
-fn normalised_email<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+pub(crate) fn normalised_email<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     String::deserialize(deserializer).map(|email| email.trim().to_lowercase())
 }
 
@@ -122,14 +121,14 @@ async fn register(
     ))
 }
 
-/// Exchange email and password for an access token.
+/// Exchange email and password for a new session's access and refresh tokens.
 #[utoipa::path(
     post,
     path = "/api/v1/auth/login",
     tag = "auth",
     request_body = LoginRequest,
     responses(
-        (status = 200, description = "Access token", body = TokenResponse),
+        (status = 200, description = "Access token and refresh token of a new session", body = TokenResponse),
         (status = 401, description = "Email or password wrong (the same answer for both)", body = Problem, content_type = "application/problem+json"),
         Throttled, BodyProblems, DatabaseBusy,
     )
@@ -137,14 +136,11 @@ async fn register(
 async fn login(
     State(state): State<AppState>,
     client: ClientAddr,
+    headers: HeaderMap,
     ValidJson(body): ValidJson<LoginRequest>,
 ) -> Result<Json<TokenResponse>> {
     let user_id = check_password(&state, &body.email, &client, body.password).await?;
-    Ok(Json(TokenResponse {
-        access_token: state.tokens.issue(user_id)?,
-        token_type: "bearer",
-        expires_in: state.tokens.ttl().as_secs(),
-    }))
+    Ok(Json(sessions::start(&state, user_id, &headers).await?))
 }
 
 /// The account `email` names, if `password` is its password: the one way a password is checked

@@ -136,6 +136,35 @@ pub(crate) async fn reserve_registration(
     reserve_all(db, std::slice::from_ref(&bucket)).await
 }
 
+/// Reserves one password-reset request for `email` from `client`: per email, so nobody can
+/// flood a person's inbox, and per address, so one client cannot probe or spam many. Every
+/// request counts, whether or not the account exists (the answer must not tell).
+pub(crate) async fn reserve_password_reset(
+    db: &Db,
+    settings: &AuthSettings,
+    email: &str,
+    client: &ClientAddr,
+) -> Result<(), ApiError> {
+    let window = Duration::from_secs(settings.password_reset_window_secs);
+    let mut buckets = vec![Bucket {
+        scope: "reset_email",
+        account: email.to_owned(),
+        address: String::new(),
+        limit: settings.password_reset_max_per_email,
+        window,
+    }];
+    if let Some(address) = client.bucket() {
+        buckets.push(Bucket {
+            scope: "reset_address",
+            account: String::new(),
+            address,
+            limit: settings.password_reset_max_per_address,
+            window,
+        });
+    }
+    reserve_all(db, &buckets).await
+}
+
 /// Takes a place in every bucket or in none: the first bucket at its limit refuses the whole
 /// reservation with the time until that bucket's window ends.
 async fn reserve_all(db: &Db, buckets: &[Bucket]) -> Result<(), ApiError> {

@@ -1,7 +1,11 @@
 //! Signed, short-lived access tokens (HS256 JWTs) and the extractor that requires one.
 //!
-//! Tokens are stateless on purpose: checking one costs no database round trip, which keeps every
-//! authenticated request on one query.
+//! A token names its session (`sid`). Checking one costs no database round trip, which keeps
+//! every authenticated request on one query: the signature and expiry are checked here, and the
+//! session against the in-memory set of revoked sessions every replica keeps (see
+//! [`super::revocations`]). Tokens without `sid` come from the release before sessions: they
+//! stay valid until they expire (at most that release's lifetime), so a rolling deploy logs
+//! nobody out.
 
 use std::time::Duration;
 
@@ -20,6 +24,8 @@ const ISSUER: &str = "echodiary";
 #[derive(Serialize, Deserialize)]
 struct Claims {
     sub: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sid: Option<Uuid>,
     iss: String,
     iat: i64,
     exp: i64,
@@ -49,20 +55,22 @@ impl TokenKeys {
         }
     }
 
-    pub(crate) fn ttl(&self) -> Duration {
-        self.ttl
+    /// A token for `user`'s `session` that expires after the configured lifetime.
+    pub(crate) fn issue(&self, user: Uuid, session: Uuid) -> Result<String, ApiError> {
+        self.issue_with_expiry(user, Some(session), self.ttl.as_secs() as i64)
     }
 
-    /// A token for `user` that expires after the configured lifetime.
-    pub(crate) fn issue(&self, user: Uuid) -> Result<String, ApiError> {
-        self.issue_with_expiry(user, self.ttl.as_secs() as i64)
-    }
-
-    /// Exposed for tests that need an already expired token (negative lifetime).
-    pub(crate) fn issue_with_expiry(&self, user: Uuid, ttl_secs: i64) -> Result<String, ApiError> {
+    /// Any lifetime (negative: already expired), with or without a session.
+    pub(crate) fn issue_with_expiry(
+        &self,
+        user: Uuid,
+        session: Option<Uuid>,
+        ttl_secs: i64,
+    ) -> Result<String, ApiError> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             sub: user,
+            sid: session,
             iss: ISSUER.to_owned(),
             iat: now,
             exp: now + ttl_secs,
@@ -71,16 +79,19 @@ impl TokenKeys {
             .map_err(|e| ApiError::Internal(anyhow::anyhow!("signing a token: {e}")))
     }
 
-    fn verify(&self, token: &str) -> Option<Uuid> {
+    fn verify(&self, token: &str) -> Option<Claims> {
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .ok()
-            .map(|data| data.claims.sub)
+            .map(|data| data.claims)
     }
 }
 
-/// The authenticated caller. Handlers that take it answer 401 to anyone without a valid token.
+/// The authenticated caller. Handlers that take it answer 401 to anyone without a valid token
+/// or whose session is revoked.
 pub(crate) struct AuthUser {
     pub(crate) id: Uuid,
+    /// The session the token names; `None` for a token of the release before sessions.
+    pub(crate) session: Option<Uuid>,
 }
 
 impl FromRequestParts<AppState> for AuthUser {
@@ -96,10 +107,23 @@ impl FromRequestParts<AppState> for AuthUser {
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Err(ApiError::Unauthorized);
         }
-        let id = state
+        let claims = state
             .tokens
             .verify(token.trim())
             .ok_or(ApiError::Unauthorized)?;
-        Ok(Self { id })
+        if let Some(session) = claims.sid {
+            let revoked = match state.revocations.is_revoked(session) {
+                Some(known) => known,
+                // The listener is catching up: ask the table itself until it has.
+                None => super::revocations::is_revoked_in_db(&state.db, session).await?,
+            };
+            if revoked {
+                return Err(ApiError::Unauthorized);
+            }
+        }
+        Ok(Self {
+            id: claims.sub,
+            session: claims.sid,
+        })
     }
 }

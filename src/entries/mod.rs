@@ -2,6 +2,7 @@
 
 mod cursor;
 mod db;
+mod export;
 pub(crate) mod model;
 mod page;
 
@@ -20,6 +21,8 @@ use crate::state::AppState;
 use cursor::Cursor;
 use model::{Entry, EntryPage, EntryPatch, ListQuery, NewEntry};
 use page::PageJson;
+
+pub(crate) use export::{ExportPosition, export_page};
 
 const DEFAULT_PAGE_SIZE: i64 = 20;
 

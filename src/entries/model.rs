@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use validator::{Validate, ValidationError};
 
-use crate::extract::no_nul;
+use crate::extract::{no_nul, non_null, present};
 
 /// How the day felt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::Type)]
@@ -107,24 +107,6 @@ impl EntryPatch {
             && self.tags.is_none()
             && self.entry_date.is_none()
     }
-}
-
-/// For fields that may be left out but never be `null`: `null` fails as a type error.
-fn non_null<'de, T, D>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    T: Deserialize<'de>,
-    D: Deserializer<'de>,
-{
-    T::deserialize(deserializer).map(Some)
-}
-
-/// Tells "absent" (outer `None`) from "explicitly null" (`Some(None)`).
-fn present<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    T: Deserialize<'de>,
-    D: Deserializer<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 const DATE_FORMAT: &str = "a date written YYYY-MM-DD";

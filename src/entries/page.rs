@@ -7,7 +7,7 @@
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt as _;
-use sqlx::PgConnection;
+use sqlx::{Connection as _, PgConnection};
 use uuid::Uuid;
 
 use super::cursor::Cursor;
@@ -53,15 +53,52 @@ pub(crate) async fn read(
     filter: &ListFilter<'_>,
     limit: usize,
 ) -> Result<PageJson, sqlx::Error> {
+    let (page, more) = fill(conn, user, filter, limit).await?;
+    let empty = page.len() == 0;
+    Ok(PageJson {
+        json: page.finish(more),
+        empty,
+    })
+}
+
+/// The entries of a page without the envelope (`{...},{...}`) and, when more follow, the cursor
+/// after the last one: what the account export strings together.
+pub(crate) async fn read_items(
+    conn: &mut PgConnection,
+    user: Uuid,
+    filter: &ListFilter<'_>,
+    limit: usize,
+) -> Result<(Vec<u8>, Option<Cursor>), sqlx::Error> {
+    let (page, more) = fill(conn, user, filter, limit).await?;
+    let next = page.last.filter(|_| more);
+    let mut json = page.json;
+    json.drain(..ITEMS_START.len());
+    Ok((json, next))
+}
+
+/// Reads up to `limit` entries into a page, and whether more follow.
+async fn fill(
+    conn: &mut PgConnection,
+    user: Uuid,
+    filter: &ListFilter<'_>,
+    limit: usize,
+) -> Result<(PageWriter, bool), sqlx::Error> {
     let mut clock = QueryClock::new("entries_list");
     let mut page = PageWriter::new();
     let mut rows = db::list(&mut *conn, user, filter);
-    let more = loop {
+    // Why the page ended, when it ended before the result did.
+    enum Cut {
+        /// `limit` entries are in: only the extra row (and the end of the result) is left.
+        Full,
+        /// The budget is spent: up to `limit` rows may still be on their way.
+        Budget,
+    }
+    let cut = loop {
         let Some(entry) = clock.wait(rows.try_next()).await? else {
-            break false;
+            break None;
         };
         if page.len() == limit {
-            break true;
+            break Some(Cut::Full);
         }
         // Serialising an `Entry` cannot fail (no maps, no custom serialisers); should it ever,
         // it is a failure to turn a row into its answer.
@@ -69,23 +106,27 @@ pub(crate) async fn read(
             .push(&entry)
             .map_err(|e| sqlx::Error::Decode(e.into()))?;
         if !added {
-            break true;
+            break Some(Cut::Budget);
         }
     };
-    if more {
-        // Stopped before the end of the result: what is left (the end of the result after the
-        // row that told another page exists, or the rows past the budget, which the SQL `LIMIT`
-        // bounds) is read to the end, one row at a time and dropped at once, so the connection
-        // is in a known state before it is parked for the next request. No round trip of its
-        // own: a ping here cost the list route a fifth of its throughput.
-        while clock.wait(rows.try_next()).await?.is_some() {}
+    // The connection must be in a known state before it is parked for the next request.
+    match cut {
+        None => drop(rows),
+        // The end of the result is read like any row: no round trip of its own (a ping here
+        // cost the list route a fifth of its throughput).
+        Some(Cut::Full) => {
+            while clock.wait(rows.try_next()).await?.is_some() {}
+            drop(rows);
+        }
+        // Rows of up to 20,000 characters each may be left: a ping reads them off the socket
+        // one message at a time without decoding any, then waits for its own reply. Decoding
+        // them instead took sixteen such pages at once past the memory budget.
+        Some(Cut::Budget) => {
+            drop(rows);
+            clock.wait(conn.ping()).await?;
+        }
     }
-    drop(rows);
-    let empty = page.len() == 0;
-    Ok(PageJson {
-        json: page.finish(more),
-        empty,
-    })
+    Ok((page, cut.is_some()))
 }
 
 /// The page's JSON under construction: `{"items":[` and the entries that fit so far.

@@ -81,3 +81,75 @@ pub(crate) async fn find_credentials(
     )
     .await
 }
+
+pub(crate) async fn set_password(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    password_hash: &str,
+) -> Result<(), sqlx::Error> {
+    timed(
+        "users_set_password",
+        sqlx::query!(
+            "UPDATE users SET password_hash = $2 WHERE id = $1",
+            id,
+            password_hash
+        )
+        .execute(db),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Changes the fields given (`display_name: Some(None)` clears it); a taken email surfaces as the
+/// `users_email_key` violation (409). `None` when the account is gone.
+pub(crate) async fn update_profile(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    email: Option<&str>,
+    display_name: Option<Option<&str>>,
+) -> Result<Option<User>, sqlx::Error> {
+    timed(
+        "users_update",
+        sqlx::query_as!(
+            User,
+            r#"UPDATE users SET
+                   email = COALESCE($2, email),
+                   display_name = CASE WHEN $3 THEN $4 ELSE display_name END
+               WHERE id = $1
+               RETURNING id, email, display_name, created_at"#,
+            id,
+            email,
+            display_name.is_some(),
+            display_name.flatten(),
+        )
+        .fetch_optional(db),
+    )
+    .await
+}
+
+/// Erases the account; its entries, sessions, refresh and reset tokens go with it (foreign keys
+/// cascade), and its throttle rows are deleted here. Run inside the caller's transaction, after
+/// its sessions' revocations are recorded.
+pub(crate) async fn delete(conn: &mut sqlx::PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
+    let email = timed(
+        "users_delete",
+        sqlx::query_scalar!("DELETE FROM users WHERE id = $1 RETURNING email", id)
+            .fetch_optional(&mut *conn),
+    )
+    .await?;
+    let Some(email) = email else {
+        return Ok(false);
+    };
+    timed(
+        "auth_throttle_delete_account",
+        sqlx::query!(
+            r#"DELETE FROM auth_throttle
+               WHERE scope IN ('login_account_address', 'login_account', 'reset_email')
+                 AND account = $1"#,
+            email,
+        )
+        .execute(conn),
+    )
+    .await?;
+    Ok(true)
+}

@@ -139,7 +139,7 @@ impl TestApp {
             .expect("bind loopback listeners");
         let base = format!("http://{}", listeners.public.local_addr().expect("bound"));
         let ops = format!("http://{}", listeners.ops.local_addr().expect("bound"));
-        let state = echodiary::AppState::new(settings, pool.clone());
+        let state = echodiary::AppState::new(settings, pool.clone()).expect("valid app state");
         let lifecycle = state.lifecycle().clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(echodiary::run(listeners, state, async move {
