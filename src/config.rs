@@ -156,7 +156,6 @@ impl Default for DatabaseSettings {
     }
 }
 
-
 impl Settings {
     /// Loads the configuration from the process environment and an optional file.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {

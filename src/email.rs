@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use lettre::message::{Mailbox, header::ContentType};
+use lettre::message::Mailbox;
+use lettre::message::header::ContentType;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -38,6 +39,7 @@ pub(crate) struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
     reset_url_base: String,
+    send_timeout: Duration,
     in_flight: Arc<Semaphore>,
 }
 
@@ -68,6 +70,7 @@ impl Mailer {
             transport,
             from,
             reset_url_base: settings.reset_url_base.clone(),
+            send_timeout: Duration::from_secs(settings.send_timeout_secs),
             in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         }))
     }
@@ -77,7 +80,10 @@ impl Mailer {
     pub(crate) fn slot(&self, kind: Kind) -> Option<Slot> {
         let slot = self.in_flight.clone().try_acquire_owned().ok().map(Slot);
         if slot.is_none() {
-            tracing::warn!(kind = kind.label(), "too many emails in flight; one dropped");
+            tracing::warn!(
+                kind = kind.label(),
+                "too many emails in flight; one dropped"
+            );
             record(kind, false);
         }
         slot
@@ -97,8 +103,13 @@ impl Mailer {
              The link works once. If it was not you, ignore this email: your password stays \
              as it is.\n"
         );
-        let sent = self.send(Kind::PasswordReset, to, "Reset your EchoDiary password", body);
-        sent.await;
+        self.send(
+            Kind::PasswordReset,
+            to,
+            "Reset your EchoDiary password",
+            body,
+        )
+        .await;
     }
 
     async fn send(&self, kind: Kind, to: &str, subject: &str, body: String) {
@@ -115,17 +126,24 @@ impl Mailer {
                     .map_err(|_| "cannot build the message")
             });
         let result = match message {
-            Ok(message) => self.transport.send(message).await.map_err(|e| {
-                if e.is_timeout() {
-                    "timed out"
-                } else if e.is_permanent() {
-                    "refused by the server (permanent)"
-                } else if e.is_transient() {
-                    "refused by the server (transient)"
-                } else {
-                    "connection or protocol error"
+            // lettre's own timeout covers each socket operation; this one the whole delivery,
+            // so a server that accepts and then never speaks cannot hold a slot forever.
+            Ok(message) => {
+                match tokio::time::timeout(self.send_timeout, self.transport.send(message)).await {
+                    Err(_) => Err("timed out"),
+                    Ok(sent) => sent.map_err(|e| {
+                        if e.is_timeout() {
+                            "timed out"
+                        } else if e.is_permanent() {
+                            "refused by the server (permanent)"
+                        } else if e.is_transient() {
+                            "refused by the server (transient)"
+                        } else {
+                            "connection or protocol error"
+                        }
+                    }),
                 }
-            }),
+            }
             Err(why) => Err(why),
         };
         match result {

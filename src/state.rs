@@ -43,17 +43,25 @@ impl AppState {
     pub fn new(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
         crate::monitoring::install();
         let auth = &settings.auth;
-        let single_connection = |acquire_timeout| {
+        let single_connection = |acquire_timeout, name| {
             PgPoolOptions::new()
                 .max_connections(1)
                 .min_connections(0)
                 .acquire_timeout(acquire_timeout)
-                .connect_lazy_with(pool.connect_options().as_ref().clone())
+                .connect_lazy_with(
+                    pool.connect_options()
+                        .as_ref()
+                        .clone()
+                        .application_name(name),
+                )
         };
-        let health_db = single_connection(Duration::from_millis(
-            settings.database.health_timeout_ms,
-        ));
-        let listener_db = single_connection(settings.database.acquire_timeout());
+        let health_db = single_connection(
+            Duration::from_millis(settings.database.health_timeout_ms),
+            "echodiary",
+        );
+        // Named, so an operator (or a test) can find the listener in `pg_stat_activity`.
+        let listener_db =
+            single_connection(settings.database.acquire_timeout(), "echodiary-revocations");
         let mailer = Mailer::new(&settings.email)?;
         Ok(Self(Arc::new(Shared {
             health_db,

@@ -19,8 +19,8 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use validator::Validate;
 
-pub(crate) use password::Passwords;
 pub(crate) use client::ClientAddr;
+pub(crate) use password::Passwords;
 pub(crate) use revocations::Revocations;
 pub(crate) use token::{AuthUser, TokenKeys};
 
@@ -79,7 +79,9 @@ pub(crate) struct LoginRequest {
 
 /// Emails are compared trimmed and lower-cased, so `Ada@Example.com ` and `ada@example.com` are one
 /// account; normalising while parsing means validation sees what will be stored.
-pub(crate) fn normalised_email<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+pub(crate) fn normalised_email<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<String, D::Error> {
     String::deserialize(deserializer).map(|email| email.trim().to_lowercase())
 }
 

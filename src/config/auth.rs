@@ -117,7 +117,10 @@ impl AuthSettings {
         for (key, value) in [
             ("LOGIN_WINDOW_SECS", self.login_window_secs),
             ("REGISTER_WINDOW_SECS", self.register_window_secs),
-            ("PASSWORD_RESET_WINDOW_SECS", self.password_reset_window_secs),
+            (
+                "PASSWORD_RESET_WINDOW_SECS",
+                self.password_reset_window_secs,
+            ),
             ("ACCESS_TOKEN_TTL_SECS", self.access_token_ttl_secs),
         ] {
             anyhow::ensure!(value > 0, "ECHODIARY__AUTH__{key} must be at least 1");

@@ -113,7 +113,8 @@ async fn delete_account(
         .db
         .run(async |conn| {
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-            let revoked = sessions::revoke_in(&mut tx, &state, user.id, Which::AllBut(None)).await?;
+            let revoked =
+                sessions::revoke_in(&mut tx, &state, user.id, Which::AllBut(None)).await?;
             let deleted = db::delete(&mut tx, user.id).await?;
             tx.commit().await?;
             Ok(deleted.then_some(revoked))

@@ -56,12 +56,22 @@ pub(crate) struct ProfileUpdate {
         custom(function = "no_nul")
     )]
     #[serde(default, deserialize_with = "normalised_email")]
-    #[schema(nullable = false, example = "ada@example.com", format = "email", max_length = 254)]
+    #[schema(
+        nullable = false,
+        example = "ada@example.com",
+        format = "email",
+        max_length = 254
+    )]
     email: Option<String>,
     /// Required when `email` changes; a wrong one counts as a failed login.
     #[validate(length(min = 1, max = 1024, message = "must be 1 to 1024 characters"))]
     #[serde(default, deserialize_with = "non_null")]
-    #[schema(nullable = false, min_length = 1, max_length = 1024, format = "password")]
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 1024,
+        format = "password"
+    )]
     current_password: Option<String>,
 }
 
@@ -115,9 +125,7 @@ async fn update_me(
         .ok_or(ApiError::Unauthorized)?;
     let new_email = body.email.filter(|email| *email != current.email);
     if new_email.is_some() {
-        let password = body
-            .current_password
-            .ok_or(ApiError::InvalidCredentials)?;
+        let password = body.current_password.ok_or(ApiError::InvalidCredentials)?;
         auth::check_password(&state, &current.email, &client, password).await?;
     }
     let display_name = body.display_name.as_ref().map(Option::as_deref);

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod account;
 mod auth;
 mod bad_input;
 mod browser_headers;
@@ -13,6 +14,7 @@ mod deploy_config;
 mod docs;
 mod drills;
 mod entries;
+mod export_memory;
 mod health;
 mod lifecycle;
 mod logs;
@@ -20,8 +22,10 @@ mod metrics;
 mod pagination;
 mod pagination_budget;
 mod pagination_memory;
+mod password_reset;
 mod published_secrets;
 mod request_ids;
 mod serve_process;
+mod sessions;
 mod slow_clients;
 mod throttle;

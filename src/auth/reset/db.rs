@@ -58,7 +58,10 @@ pub(crate) async fn is_live(conn: &mut PgConnection, hash: &[u8]) -> Result<bool
 
 /// Spends a live token, returning its account; `None` when it is unknown, used or expired. The
 /// update's row lock makes two confirmations with one token spend it once.
-pub(crate) async fn spend(conn: &mut PgConnection, hash: &[u8]) -> Result<Option<Uuid>, sqlx::Error> {
+pub(crate) async fn spend(
+    conn: &mut PgConnection,
+    hash: &[u8],
+) -> Result<Option<Uuid>, sqlx::Error> {
     timed(
         "password_reset_tokens_spend",
         sqlx::query_scalar!(

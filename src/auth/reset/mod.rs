@@ -85,8 +85,7 @@ async fn request_reset(
     ValidJson(body): ValidJson<ResetRequest>,
 ) -> Result<StatusCode> {
     let mailer = mailer(&state)?;
-    throttle::reserve_password_reset(&state.db, &state.settings.auth, &body.email, &client)
-        .await?;
+    throttle::reserve_password_reset(&state.db, &state.settings.auth, &body.email, &client).await?;
     if let Some(slot) = mailer.slot(Kind::PasswordReset) {
         let state = state.clone();
         tokio::spawn(async move {
@@ -150,11 +149,18 @@ async fn confirm_reset(
     ValidJson(body): ValidJson<ResetConfirmation>,
 ) -> Result<StatusCode> {
     mailer(&state)?;
-    let invalid =
-        || ApiError::BadRequest("the reset token is unknown, used or expired; ask for a new one".into());
+    let invalid = || {
+        ApiError::BadRequest(
+            "the reset token is unknown, used or expired; ask for a new one".into(),
+        )
+    };
     let hash = opaque::hash(&body.token);
     let permit = state.passwords.admit()?;
-    if !state.db.run(async |conn| db::is_live(conn, &hash).await).await? {
+    if !state
+        .db
+        .run(async |conn| db::is_live(conn, &hash).await)
+        .await?
+    {
         return Err(invalid());
     }
     let password_hash = permit.hash(body.new_password).await?;

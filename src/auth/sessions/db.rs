@@ -156,7 +156,10 @@ pub(crate) async fn refresh(
 }
 
 /// The live sessions of `user`, newest first.
-pub(crate) async fn list(conn: &mut PgConnection, user: Uuid) -> Result<Vec<SessionRow>, sqlx::Error> {
+pub(crate) async fn list(
+    conn: &mut PgConnection,
+    user: Uuid,
+) -> Result<Vec<SessionRow>, sqlx::Error> {
     timed(
         "sessions_list",
         sqlx::query_as!(

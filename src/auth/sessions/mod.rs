@@ -96,7 +96,12 @@ pub(crate) async fn start(
     tokens(state, user, session, refresh_token)
 }
 
-fn tokens(state: &AppState, user: Uuid, session: Uuid, refresh_token: String) -> Result<TokenResponse> {
+fn tokens(
+    state: &AppState,
+    user: Uuid,
+    session: Uuid,
+    refresh_token: String,
+) -> Result<TokenResponse> {
     let auth = &state.settings.auth;
     Ok(TokenResponse {
         access_token: state.tokens.issue(user, session)?,

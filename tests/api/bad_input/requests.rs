@@ -140,7 +140,7 @@ async fn a_wrong_method_answers_405_with_a_problem_and_allow() {
         (Method::POST, entry.as_str(), "PATCH"),
         (Method::PUT, entry.as_str(), "DELETE"),
         (Method::GET, "/api/v1/auth/login", "POST"),
-        (Method::DELETE, "/api/v1/users/me", "GET"),
+        (Method::PUT, "/api/v1/users/me", "GET"),
     ] {
         let response = app
             .as_user(&user, method.clone(), path)

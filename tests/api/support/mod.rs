@@ -6,6 +6,7 @@ pub(crate) mod postgres;
 pub(crate) mod process;
 pub(crate) mod row_lock;
 pub(crate) mod sensitive;
+pub(crate) mod smtp;
 pub(crate) mod suite_logs;
 pub(crate) mod wait;
 
@@ -219,9 +220,15 @@ impl TestApp {
         let response = self.login(&email, PASSWORD).await;
         assert_eq!(response.status(), StatusCode::OK, "login");
         let body: Value = response.json().await.expect("token JSON");
-        let token = body["access_token"].as_str().expect("a token").to_owned();
-        sensitive::record(&token);
-        TestUser { email, token }
+        TestUser::from_tokens(email, &body)
+    }
+
+    /// Logs `email` in once more: another session of the same account.
+    pub(crate) async fn session(&self, email: &str) -> TestUser {
+        let response = self.login(email, PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::OK, "login");
+        let body: Value = response.json().await.expect("token JSON");
+        TestUser::from_tokens(email.to_owned(), &body)
     }
 
     pub(crate) fn as_user(&self, user: &TestUser, method: Method, path: &str) -> RequestBuilder {
@@ -279,6 +286,28 @@ impl Drop for TestApp {
 pub(crate) struct TestUser {
     pub(crate) email: String,
     pub(crate) token: String,
+    pub(crate) refresh_token: String,
+}
+
+impl TestUser {
+    /// From a login or refresh answer; both tokens are recorded for the log scan.
+    pub(crate) fn from_tokens(email: String, body: &Value) -> Self {
+        let token = body["access_token"]
+            .as_str()
+            .expect("an access token")
+            .to_owned();
+        let refresh_token = body["refresh_token"]
+            .as_str()
+            .expect("a refresh token")
+            .to_owned();
+        sensitive::record(&token);
+        sensitive::record(&refresh_token);
+        Self {
+            email,
+            token,
+            refresh_token,
+        }
+    }
 }
 
 /// The response's `Content-Type`, or an empty string when it has none that reads as text.

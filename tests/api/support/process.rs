@@ -358,6 +358,16 @@ pub(crate) async fn account(service: &Service, email: &str, password: &str) -> S
 
 /// Logs in to an existing account and returns a bearer token.
 pub(crate) async fn login(service: &Service, email: &str, password: &str) -> String {
+    let answer = login_answer(service, email, password).await;
+    answer["access_token"]
+        .as_str()
+        .expect("an access token")
+        .to_owned()
+}
+
+/// Logs in to an existing account and returns the whole answer (both tokens recorded for the
+/// log scan).
+pub(crate) async fn login_answer(service: &Service, email: &str, password: &str) -> Value {
     sensitive::record(email);
     sensitive::record(password);
     let login = service
@@ -368,11 +378,9 @@ pub(crate) async fn login(service: &Service, email: &str, password: &str) -> Str
         .await
         .expect("login");
     assert_eq!(login.status(), StatusCode::OK);
-    let token: Value = login.json().await.expect("token JSON");
-    let token = token["access_token"]
-        .as_str()
-        .expect("an access token")
-        .to_owned();
-    sensitive::record(&token);
-    token
+    let answer: Value = login.json().await.expect("token JSON");
+    for token in ["access_token", "refresh_token"] {
+        sensitive::record(answer[token].as_str().expect("a token"));
+    }
+    answer
 }
