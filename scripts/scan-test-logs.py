@@ -11,6 +11,7 @@ match by coincidence). This reads the top-level `*.log` files and fails on any l
   - an email address (not a URL's `user@host`, which is how a database URL names its role);
   - a JWT-shaped token (`eyJ...` and two more base64url segments);
   - an argon2 PHC string (`$argon2...`);
+  - a password-reset link's token (`token=` and 20+ base64url characters), whatever its value;
   - a PostgreSQL URL with a password (`postgres://user:pass@`), unless the password is a
     redaction placeholder such as `[redacted]`, which is what `echodiary config` prints.
 
@@ -36,6 +37,7 @@ MAX_REPORTED = 200
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 ARGON2 = re.compile(r"\$argon2(?:id|i|d)?\$")
+RESET_LINK_TOKEN = re.compile(r"[?&]token=([A-Za-z0-9_-]{20,})")
 PG_URL_PASSWORD = re.compile(r"postgres(?:ql)?://[^\s:/@\"'\\]*:([^\s@/\"'\\]+)@")
 REDACTION_PLACEHOLDERS = {"[redacted]", "REDACTED", "redacted", "***", "xxxxx"}
 
@@ -75,6 +77,7 @@ def leaks(line, needles):
             out.append(("email address", mask(m.group())))
     out += [("JWT-shaped token", mask(m.group())) for m in JWT.finditer(line)]
     out += [("argon2 hash", mask(line[m.start() : m.start() + 30])) for m in ARGON2.finditer(line)]
+    out += [("reset link token", mask(m.group(1))) for m in RESET_LINK_TOKEN.finditer(line)]
     for m in PG_URL_PASSWORD.finditer(line):
         if m.group(1) not in REDACTION_PLACEHOLDERS:
             out.append(("PostgreSQL URL with a password", mask(m.group(1))))
@@ -148,6 +151,7 @@ LEAKS = [
     ("JWT-shaped token", "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"),
     ("argon2 hash", "hash=$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo"),
     ("PostgreSQL URL with a password", "connecting to postgresql://app:hunter2hunter2@db/app"),
+    ("reset link token", "link=https://app.test/reset?token=Zm9vYmFyYmF6cXV4cXV1eA-_x"),
 ]
 
 
