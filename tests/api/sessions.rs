@@ -306,3 +306,32 @@ async fn a_replica_whose_listener_was_cut_still_refuses_revoked_sessions() {
     assert_eq!(logout.status(), StatusCode::NO_CONTENT);
     assert_eq!(me_status(&app, &user.token).await, StatusCode::UNAUTHORIZED);
 }
+
+/// The schema change is expand-only: what the release before sessions writes (its throttle
+/// scopes, accounts without sessions) still fits, so its pods keep working mid-rollout.
+#[tokio::test]
+async fn the_previous_release_still_writes_what_it_wrote_before() {
+    let app = TestApp::spawn().await;
+    for scope in [
+        "login_account_address",
+        "login_account",
+        "login_address",
+        "register_address",
+    ] {
+        sqlx::query(
+            "INSERT INTO auth_throttle (scope, account, address, attempts, window_ends)
+             VALUES ($1, 'someone@example.com', '192.0.2.1', 1, now() + interval '1 minute')",
+        )
+        .bind(scope)
+        .execute(&app.pool)
+        .await
+        .unwrap_or_else(|e| panic!("the previous release's {scope} row: {e}"));
+    }
+    sqlx::query(
+        "INSERT INTO users (id, email, password_hash) VALUES (gen_random_uuid(), $1, 'x')",
+    )
+    .bind("made-by-the-previous-release@example.com")
+    .execute(&app.pool)
+    .await
+    .expect("an account without sessions");
+}
