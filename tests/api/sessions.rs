@@ -327,11 +327,9 @@ async fn the_previous_release_still_writes_what_it_wrote_before() {
         .await
         .unwrap_or_else(|e| panic!("the previous release's {scope} row: {e}"));
     }
-    sqlx::query(
-        "INSERT INTO users (id, email, password_hash) VALUES (gen_random_uuid(), $1, 'x')",
-    )
-    .bind("made-by-the-previous-release@example.com")
-    .execute(&app.pool)
-    .await
-    .expect("an account without sessions");
+    sqlx::query("INSERT INTO users (id, email, password_hash) VALUES (gen_random_uuid(), $1, 'x')")
+        .bind("made-by-the-previous-release@example.com")
+        .execute(&app.pool)
+        .await
+        .expect("an account without sessions");
 }
