@@ -7,10 +7,11 @@
 //!   and PostgreSQL first and hashing gets what is left; logins slow down, reads do not.
 //! - Memory must stay flat. The allocator keeps a freed 19 MiB block in the arena of the thread
 //!   that used it, so hashing on the (growing, shrinking) blocking pool left one such block behind
-//!   per thread it ever touched; a fixed set of threads bounds that to one block each, and a
-//!   thread that runs out of work hands its block back to the OS (a login left the process 20 MiB
-//!   larger for good; with that on top, sixteen large list pages at once passed 64 MiB).
+//!   per thread it ever touched; a fixed set of threads bounds that to one block each, and the
+//!   last job in line hands its block back to the OS (a login left the process 20 MiB larger for
+//!   good; with that on top, sixteen large list pages at once passed 64 MiB).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, OnceLock};
 
@@ -35,6 +36,8 @@ pub(crate) struct Passwords {
     /// already holds more work than the threads finish in a second or so, drains.
     admission: Arc<Semaphore>,
     jobs: mpsc::Sender<Job>,
+    /// Jobs sent and not yet started.
+    waiting: Arc<AtomicUsize>,
 }
 
 /// A place in the hashing queue, taken before any other work is done for the request. Its one
@@ -42,6 +45,7 @@ pub(crate) struct Passwords {
 pub(crate) struct HashPermit {
     slot: OwnedSemaphorePermit,
     jobs: mpsc::Sender<Job>,
+    waiting: Arc<AtomicUsize>,
 }
 
 impl Passwords {
@@ -61,21 +65,11 @@ impl Passwords {
                     lower_this_threads_priority();
                     // The lock is only held while waiting; the hash runs after it is released.
                     loop {
-                        let next = receiver.lock().try_recv();
-                        let job = match next {
-                            Ok(job) => job,
-                            Err(mpsc::TryRecvError::Disconnected) => break,
-                            // Idle: the last hash's memory goes back before the wait. Not
-                            // between queued jobs, which would only take it back at once.
-                            Err(mpsc::TryRecvError::Empty) => {
-                                return_freed_memory();
-                                match receiver.lock().recv() {
-                                    Ok(job) => job,
-                                    Err(mpsc::RecvError) => break,
-                                }
-                            }
-                        };
-                        job();
+                        let job = receiver.lock().recv();
+                        match job {
+                            Ok(job) => job(),
+                            Err(mpsc::RecvError) => break,
+                        }
                     }
                 });
             if let Err(e) = spawned {
@@ -85,6 +79,7 @@ impl Passwords {
         Self {
             admission: Arc::new(Semaphore::new(threads + queue)),
             jobs,
+            waiting: Arc::default(),
         }
     }
 
@@ -98,6 +93,7 @@ impl Passwords {
         Ok(HashPermit {
             slot,
             jobs: self.jobs.clone(),
+            waiting: Arc::clone(&self.waiting),
         })
     }
 }
@@ -140,11 +136,23 @@ impl HashPermit {
         self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, ApiError> {
-        let Self { slot, jobs } = self;
+        let Self {
+            slot,
+            jobs,
+            waiting,
+        } = self;
         let (done, result) = oneshot::channel();
+        waiting.fetch_add(1, Ordering::SeqCst);
         let job: Job = Box::new(move || {
+            waiting.fetch_sub(1, Ordering::SeqCst);
             // A request that gave up (client gone, deadline passed) does not cost a hash.
             let outcome = (!done.is_closed()).then(work);
+            // The last job in line hands the hash's memory back before it answers (the thread
+            // runs at low priority: later, it could be starved while the memory stays taken).
+            // Not between queued jobs, which would only take it back at once.
+            if waiting.load(Ordering::SeqCst) == 0 {
+                return_freed_memory();
+            }
             // The place frees when the thread is done with it (not when the request stops
             // waiting), and before the answer goes out, so the caller finds it free again.
             drop(slot);

@@ -108,8 +108,8 @@ async fn sixteen_clients_listing_the_largest_entries_keep_the_process_under_64_m
         let (email, password) = ("crowd@example.com", "crowd password");
         account_with_entries_of_control_characters(&service, email, password).await;
         let idle = vm_kib(pid, "VmHWM");
-        // The one login's hash (~19 MiB, handed back to the OS when the hashing thread goes
-        // idle) counts in the peak, as it would in a pod that serves logins.
+        // The one login's hash (~19 MiB, handed back to the OS before the login answers) counts
+        // in the peak, as it would in a pod that serves logins.
         let token = login(&service, email, password).await;
         let logged_in = vm_kib(pid, "VmHWM");
 
