@@ -141,6 +141,7 @@ const REQUIRED_TITLES = {
     'Running version',
     'Slow queries (p95 by operation)',
     'Readiness',
+    'Email deliveries by outcome (15m)',
   ],
 };
 const MIN_SCHEMA_VERSION = 39;

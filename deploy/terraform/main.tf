@@ -38,6 +38,7 @@ locals {
   ssm_prefix                = "/${var.project}/${var.environment}"
   ssm_database_url_name     = "${local.ssm_prefix}/database-url"
   ssm_jwt_secret_name       = "${local.ssm_prefix}/jwt-secret"
+  ssm_smtp_url_name         = "${local.ssm_prefix}/smtp-url"
   ssm_chat_webhook_url_name = "${local.ssm_prefix}/chat-webhook-url"
 
   # The only part of the backup bucket the node may touch: s3://<bucket>/echodiary/prod/.

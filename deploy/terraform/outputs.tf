@@ -62,6 +62,11 @@ output "ssm_parameter_jwt_secret" {
   value       = aws_ssm_parameter.jwt_secret.name
 }
 
+output "ssm_parameter_smtp_url" {
+  description = "Name of the SecureString with the mail server's URL (from smtp_url): the ExternalSecret's remoteRef.key for the SMTP URL."
+  value       = aws_ssm_parameter.smtp_url.name
+}
+
 output "ssm_parameter_chat_webhook_url" {
   description = "Name of the SecureString the chat webhook URL is expected under (created here only when chat_webhook_url is set)."
   value       = local.ssm_chat_webhook_url_name

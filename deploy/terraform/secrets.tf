@@ -1,13 +1,15 @@
-# The application's secrets, generated here and stored as SecureStrings in SSM Parameter Store,
-# where External Secrets (ClusterSecretStore `aws-ssm`, instance role) reads them into Kubernetes
-# Secrets. Nothing secret is in git, in the user data or in the outputs; the values are in the
-# Terraform state, so the state backend must be encrypted and access-restricted.
+# The application's secrets, generated here (or, for the mail server, given in TF_VAR_smtp_url) and
+# stored as SecureStrings in SSM Parameter Store, where External Secrets (ClusterSecretStore
+# `aws-ssm`, instance role) reads them into Kubernetes Secrets. Nothing secret is in git, in the user
+# data or in the outputs; the values are in the Terraform state, so the state backend must be
+# encrypted and access-restricted.
 #
 # Cost: standard-tier parameters are free; the AWS managed key aws/ssm has no monthly fee, and
 # External Secrets' hourly refreshes stay far inside KMS's 20,000 free requests a month.
 #
 # Rotation: `terraform apply -replace=random_password.jwt` (every signed-in user must log in
-# again) or `-replace=random_password.db` (RDS and the URL change in one apply).
+# again) or `-replace=random_password.db` (RDS and the URL change in one apply); new SMTP
+# credentials: a new TF_VAR_smtp_url and `terraform apply`.
 
 # Alphanumeric only: it goes into a URL unescaped, and RDS refuses / @ " and spaces. 40 characters
 # of [A-Za-z0-9] are ~238 bits.
@@ -42,6 +44,19 @@ resource "aws_ssm_parameter" "jwt_secret" {
   value       = random_password.jwt.result
 
   tags = { Name = "${local.name}-jwt-secret" }
+}
+
+# The mail server, credentials included (var.smtp_url, required): the API reads it as the file
+# smtp-url of Secret echodiary-secrets (ECHODIARY__EMAIL__SMTP_URL_FILE).
+resource "aws_ssm_parameter" "smtp_url" {
+  #checkov:skip=CKV_AWS_337:Encrypted with the AWS managed key aws/ssm on purpose: the node role's kms:Decrypt is scoped to it through kms:ViaService and the parameter-ARN encryption context. A customer-managed key would cost USD 1/month plus a key policy to keep in step with the role, without narrowing access further.
+  name        = local.ssm_smtp_url_name
+  description = "SMTP URL (with credentials) ${local.name} sends password-reset emails through; read by External Secrets"
+  type        = "SecureString"
+  tier        = "Standard"
+  value       = var.smtp_url
+
+  tags = { Name = "${local.name}-smtp-url" }
 }
 
 # Only when chat_webhook_url is given; otherwise create it by hand (aws ssm put-parameter --type

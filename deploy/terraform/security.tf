@@ -4,6 +4,7 @@
 #   internet ──80/443──▶ k3s node (Traefik, k3s' bundled ingress, on host ports via ServiceLB)
 #   admin CIDRs ─6443──▶ k3s node (only if admin_cidrs is set; otherwise SSM port forwarding)
 #   k3s node ───5432──▶ RDS       (nothing else can reach the database)
+#   k3s node ──465/587─▶ internet  (SMTP over TLS / STARTTLS: password-reset emails)
 #   no SSH anywhere: shell access is SSM Session Manager, audited in CloudTrail.
 #
 # Traffic to the VPC resolver, the instance metadata service and the Amazon Time Sync Service is not
@@ -81,6 +82,31 @@ resource "aws_vpc_security_group_egress_rule" "k3s_http" {
   cidr_ipv4         = "0.0.0.0/0"
 
   tags = { Name = "${local.name}-k3s-http-out" }
+}
+
+# Password-reset emails: the mail server (Amazon SES's SMTP endpoint or another provider's) has no
+# fixed address. Port 465 (TLS) and 587 (STARTTLS), not 25, which EC2 throttles. The API pods'
+# NetworkPolicy allows the same two ports (deploy/k8s/base/networkpolicies.yaml).
+resource "aws_vpc_security_group_egress_rule" "k3s_smtps" {
+  security_group_id = aws_security_group.k3s.id
+  description       = "SMTP over TLS out: the mail server for password-reset emails"
+  ip_protocol       = "tcp"
+  from_port         = 465
+  to_port           = 465
+  cidr_ipv4         = "0.0.0.0/0"
+
+  tags = { Name = "${local.name}-k3s-smtps-out" }
+}
+
+resource "aws_vpc_security_group_egress_rule" "k3s_smtp_submission" {
+  security_group_id = aws_security_group.k3s.id
+  description       = "SMTP submission (STARTTLS) out: the mail server for password-reset emails"
+  ip_protocol       = "tcp"
+  from_port         = 587
+  to_port           = 587
+  cidr_ipv4         = "0.0.0.0/0"
+
+  tags = { Name = "${local.name}-k3s-smtp-submission-out" }
 }
 
 resource "aws_vpc_security_group_egress_rule" "k3s_postgres" {

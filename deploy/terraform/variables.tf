@@ -16,7 +16,7 @@ variable "project" {
 }
 
 variable "environment" {
-  description = "Environment name: prod, staging or dev. The External Secrets manifests read /<project>/<environment>/database-url and .../jwt-secret."
+  description = "Environment name: prod, staging or dev. The External Secrets manifests read /<project>/<environment>/database-url, .../jwt-secret and .../smtp-url."
   type        = string
   default     = "prod"
 
@@ -289,6 +289,24 @@ variable "backup_prefix" {
   validation {
     condition     = can(regex("^[a-z0-9][a-z0-9_-]{0,62}$", var.backup_prefix))
     error_message = "backup_prefix must be a single path segment of lowercase letters, digits, _ and - (no slashes)."
+  }
+}
+
+# -------------------------------------------------------------------------------------- email
+
+# Required, but never in terraform.tfvars: it holds the mail server's password, so it comes from the
+# environment (`export TF_VAR_smtp_url=...`, docs/deployment.md step 3). The empty default only keeps
+# it out of the tfvars example: it fails the validation, so `terraform plan` stops with the message
+# below until the variable is set. There is no "no email" value: an SSM SecureString cannot be empty.
+variable "smtp_url" {
+  description = "The mail server for password-reset emails, with its credentials: smtps://USER:PASSWORD@HOST:465 (TLS) or smtp://USER:PASSWORD@HOST:587?tls=required (STARTTLS), user and password percent-encoded; for Amazon SES, SES SMTP credentials and email-smtp.<region>.amazonaws.com. Stored as the SecureString /<project>/<environment>/smtp-url, which External Secrets gives the API. Required: set TF_VAR_smtp_url."
+  type        = string
+  default     = ""
+  sensitive   = true
+
+  validation {
+    condition     = can(regex("^smtps?://[^\\s]+$", var.smtp_url))
+    error_message = "smtp_url must be set to the mail server's URL: export TF_VAR_smtp_url='smtps://USER:PASSWORD@HOST:465' (or smtp://USER:PASSWORD@HOST:587?tls=required) before terraform plan, see docs/deployment.md step 3. Production always sends email: an SSM SecureString cannot be empty."
   }
 }
 
