@@ -200,3 +200,52 @@ fn a_connection_string_that_is_not_a_url_is_hidden_whole() {
     );
     assert_eq!(redact_url("postgres://u@db/app"), "postgres://u@db/app");
 }
+
+#[test]
+fn token_lifetimes_default_short_and_the_earlier_name_still_works() {
+    let settings = load(&[]).expect("defaults load");
+    assert_eq!(settings.auth.access_token_ttl_secs, 900);
+    assert_eq!(settings.auth.refresh_token_ttl_secs, 30 * 24 * 3600);
+    let renamed = load(&[("ECHODIARY__AUTH__TOKEN_TTL_SECS", "600")]).expect("the old name");
+    assert_eq!(renamed.auth.access_token_ttl_secs, 600);
+    let inverted = load(&[
+        ("ECHODIARY__AUTH__ACCESS_TOKEN_TTL_SECS", "600"),
+        ("ECHODIARY__AUTH__REFRESH_TOKEN_TTL_SECS", "60"),
+    ]);
+    assert!(inverted.is_err());
+}
+
+#[test]
+fn email_is_off_unless_a_usable_smtp_url_is_given() {
+    assert!(load(&[]).expect("defaults").email.smtp_url().is_none());
+    let empty = load(&[("ECHODIARY__EMAIL__SMTP_URL", "")]).expect("empty is off");
+    assert!(empty.email.smtp_url().is_none());
+    let on = load(&[("ECHODIARY__EMAIL__SMTP_URL", "smtp://127.0.0.1:2525")]).expect("on");
+    assert_eq!(on.email.smtp_url(), Some("smtp://127.0.0.1:2525"));
+    for (key, value) in [
+        ("ECHODIARY__EMAIL__SMTP_URL", "http://mail.example.com"),
+        ("ECHODIARY__EMAIL__FROM", "not an address"),
+        (
+            "ECHODIARY__EMAIL__RESET_URL_BASE",
+            "ftp://app.example.com/reset",
+        ),
+        (
+            "ECHODIARY__EMAIL__RESET_URL_BASE",
+            "https://app.example.com/reset?x=1",
+        ),
+    ] {
+        let mut env = vec![("ECHODIARY__EMAIL__SMTP_URL", "smtp://127.0.0.1:2525")];
+        env.push((key, value));
+        assert!(load(&env).is_err(), "{key}={value} was accepted");
+    }
+}
+
+#[test]
+fn the_smtp_password_never_prints() {
+    let secret = fresh_key();
+    let url = format!("smtps://mailer:{secret}@smtp.example.com:465");
+    let settings = load(&[("ECHODIARY__EMAIL__SMTP_URL", &url)]).expect("loads");
+    let printed = serde_json::to_string(&settings).expect("serializes");
+    assert!(!printed.contains(&secret), "{printed}");
+    assert!(printed.contains("smtp.example.com"), "{printed}");
+}
