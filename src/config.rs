@@ -109,8 +109,12 @@ pub struct DatabaseSettings {
     /// PostgreSQL connection string (also `DATABASE_URL`); printed with its password masked.
     #[serde(serialize_with = "serialize_database_url")]
     pub url: Option<SecretString>,
-    /// File holding the connection string; wins over `url`.
+    /// File holding the connection string; wins over `url`. Read again every
+    /// `url_file_check_secs`: a changed string is used for every new connection from then on
+    /// (connections already open stay), so rotating the database credentials needs no restart.
     pub url_file: Option<PathBuf>,
+    /// How often `url_file` is read again.
+    pub url_file_check_secs: u64,
     /// Pool ceiling for this process. Replicas x this must stay below the server's `max_connections`.
     pub max_connections: u32,
     /// Connections kept open while idle, so the first requests after a quiet spell pay no handshake.
@@ -142,6 +146,7 @@ impl Default for DatabaseSettings {
         Self {
             url: None,
             url_file: None,
+            url_file_check_secs: 10,
             max_connections: 10,
             min_connections: 1,
             acquire_timeout_ms: 2_000,

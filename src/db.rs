@@ -1,6 +1,7 @@
 //! The PostgreSQL pool, the embedded migrations, and the instrumentation every query goes through.
 
 mod lease;
+mod url_file;
 
 use std::future::Future;
 use std::str::FromStr;
@@ -15,6 +16,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use crate::config::DatabaseSettings;
 
 pub(crate) use lease::{Db, PARKED_IDLE_LIMIT};
+pub(crate) use url_file::follow_url_file;
 
 /// Migrations compiled into the binary, so an image always carries the schema it expects.
 ///
@@ -32,13 +34,7 @@ pub static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
 /// reports not-ready) while the database is still unreachable, instead of crash-looping. With it
 /// on, `serve` needs the database for the migrations first and fails fast without it.
 pub fn connect_lazy(url: &str, settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
-    let options = PgConnectOptions::from_str(url)
-        .context("DATABASE_URL is not a valid PostgreSQL connection string")?
-        .application_name("echodiary")
-        .options([(
-            "statement_timeout",
-            format!("{}ms", settings.statement_timeout_ms),
-        )]);
+    let options = connect_options(url, settings)?;
     Ok(PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .min_connections(settings.min_connections)
@@ -47,6 +43,17 @@ pub fn connect_lazy(url: &str, settings: &DatabaseSettings) -> anyhow::Result<Pg
         .max_lifetime(Duration::from_secs(settings.max_lifetime_secs))
         .idle_timeout(Duration::from_secs(settings.idle_timeout_secs))
         .connect_lazy_with(options))
+}
+
+/// How every connection is opened: the URL, plus the service's name and statement timeout.
+fn connect_options(url: &str, settings: &DatabaseSettings) -> anyhow::Result<PgConnectOptions> {
+    Ok(PgConnectOptions::from_str(url)
+        .context("DATABASE_URL is not a valid PostgreSQL connection string")?
+        .application_name("echodiary")
+        .options([(
+            "statement_timeout",
+            format!("{}ms", settings.statement_timeout_ms),
+        )]))
 }
 
 /// Applies pending migrations. sqlx's migrator holds a PostgreSQL advisory lock for the whole run,

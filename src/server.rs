@@ -61,6 +61,17 @@ pub async fn run(
     );
     let db = state.db.clone();
     let idle_return = spawn_every(crate::db::PARKED_IDLE_LIMIT, move || db.return_idle());
+    let url_file = state.settings.database.url_file.clone().map(|path| {
+        tokio::spawn(crate::db::follow_url_file(
+            path,
+            state.settings.database.clone(),
+            vec![
+                state.db.pool().clone(),
+                state.health_db.clone(),
+                state.listener_db.clone(),
+            ],
+        ))
+    });
     let revocations = tokio::spawn(crate::auth::revocations::follow(
         state.listener_db.clone(),
         state.revocations.clone(),
@@ -117,6 +128,9 @@ pub async fn run(
     // The listener's connection is dropped with its task; its pool then closes at once.
     revocations.abort();
     let _ = revocations.await;
+    if let Some(url_file) = url_file {
+        url_file.abort();
+    }
     let close_pools = async {
         tokio::join!(
             state.db.close(),

@@ -57,7 +57,7 @@ impl AppState {
         };
         let health_db = single_connection(
             Duration::from_millis(settings.database.health_timeout_ms),
-            "echodiary",
+            "echodiary-health",
         );
         // Named, so an operator (or a test) can find the listener in `pg_stat_activity`.
         let listener_db =

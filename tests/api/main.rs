@@ -9,6 +9,7 @@ mod bad_input;
 mod browser_headers;
 mod cli;
 mod connection_reuse;
+mod credential_rotation;
 mod database;
 mod deploy_config;
 mod docs;
