@@ -29,6 +29,13 @@
 #                Deployments) and the Dockerfile (framework dockerfile). Skips: .checkov.yaml entries
 #                with a justification comment, or inline `checkov.io/skipN: CKV_K8S_xx=reason`.
 # 7. terraform   scripts/check-terraform.sh, when it exists.
+# 8. release     the image build in .github/workflows covers linux/amd64 and linux/arm64 (each built
+#                natively or with QEMU, and scanned); the prod overlay's images are pinned by digest
+#                (`digest: sha256:<64 hex>`; the all-zero digest only with the all-zero tag, the
+#                placeholder before CI's first run) and the rendered overlay runs them so;
+#                scripts/set-overlay-image.py (--self-test, and on a copy of the overlay) still does
+#                CI's edit; an app-of-apps Application hands its targetRevision to the Applications it
+#                syncs; git ignores deploy/terraform's plans, state and an activated backend.tf.
 # The summary at the end names each result; the exit status is 1 when any stage failed (2 for bad
 # usage or a failed install).
 #
@@ -210,6 +217,10 @@ stage_terraform() {
   return 1
 }
 
+stage_release() {
+  logged_stage release "$PYTHON" "$HELPERS/release.py" "$PWD" "$OUT" "$REPO/scripts/set-overlay-image.py"
+}
+
 readonly STAGES=(
   "stage_render|1 render (kubectl kustomize)"
   "stage_k8s_schema|2 Kubernetes API schemas"
@@ -218,6 +229,7 @@ readonly STAGES=(
   "stage_references|5 cross-references"
   "stage_checkov|6 checkov"
   "stage_terraform|7 terraform"
+  "stage_release|8 release (arm64, digest, ignores)"
 )
 
 run_stages() {
@@ -433,6 +445,7 @@ images:
   - name: demo-app
     newName: ghcr.io/example/demo
     newTag: "0.0.0-ci-sets-this"
+    digest: sha256:52926082b7c334fd52168872c1854847b6e3576de483fbcd7de30f049c1bc98b
 EOF
   cat >"$dir/deploy/k8s/overlays/local/kustomization.yaml" <<'EOF'
 apiVersion: kustomize.config.k8s.io/v1beta1
@@ -648,6 +661,36 @@ spec:
       service: ParameterStore
       region: eu-central-1
 EOF
+  mkdir -p "$dir/.github/workflows" "$dir/deploy/terraform"
+  cat >"$dir/.github/workflows/ci.yml" <<'EOF'
+name: CI
+on: push
+jobs:
+  image:
+    strategy:
+      matrix:
+        include:
+          - arch: amd64
+            platform: linux/amd64
+            runner: ubuntu-24.04
+          - arch: arm64
+            platform: linux/arm64
+            runner: ubuntu-24.04-arm
+    runs-on: ${{ matrix.runner }}
+    steps:
+      - id: build
+        uses: docker/build-push-action@0000000000000000000000000000000000000000
+        with:
+          platforms: ${{ matrix.platform }}
+          load: true
+          tags: demo:ci-${{ matrix.arch }}
+      - id: scan
+        uses: aquasecurity/trivy-action@0000000000000000000000000000000000000000
+        with:
+          image-ref: demo:ci-${{ matrix.arch }}
+EOF
+  printf '.terraform/\n*.tfstate\n*.tfstate.*\ntfplan\n*.tfplan\nbackend.tf\n' >"$dir/deploy/terraform/.gitignore"
+  git -C "$dir" init -q
 }
 
 # Replaces the first occurrence of $3 with $4 in file $2 of case $1 (a literal string, new lines as
@@ -753,7 +796,7 @@ EOF
   edit unpinned-image deploy/k8s/overlays/local/postgres.yaml 'postgres:16.15-bookworm' 'postgres'
   CASES+=("unpinned-image|stage_policy|1|container postgres: image-pinned: image 'postgres' has no tag")
   new_case latest-image
-  edit latest-image deploy/k8s/overlays/prod/kustomization.yaml '"0.0.0-ci-sets-this"' 'latest'
+  edit latest-image deploy/k8s/overlays/prod/kustomization.yaml '"0.0.0-ci-sets-this"\n    digest: sha256:52926082b7c334fd52168872c1854847b6e3576de483fbcd7de30f049c1bc98b' 'latest'
   CASES+=("latest-image|stage_policy|1|image-pinned: .*moving tag 'latest'")
   new_case no-probes
   edit no-probes deploy/k8s/base/rollout.yaml '          readinessProbe:' '          startupProbe:'
@@ -840,6 +883,71 @@ EOF
   new_case checkov-config-unjustified
   printf 'skip-check:\n  - CKV_K8S_21\n' >"$WORK/cases/checkov-config-unjustified/.checkov.yaml"
   CASES+=("checkov-config-unjustified|stage_checkov|1|skip of CKV_K8S_21 has no justification")
+
+  # Stage 8: the image for both architectures, pinned by digest; the revision handed down; ignores.
+  local digest=sha256:52926082b7c334fd52168872c1854847b6e3576de483fbcd7de30f049c1bc98b zeros=0000000000000000000000000000000000000000
+  local placeholder=sha256:$zeros${zeros:0:24}
+  CASES+=("good|stage_release|0|")
+  new_case no-arm64-build
+  edit no-arm64-build .github/workflows/ci.yml \
+    '          - arch: arm64\n            platform: linux/arm64\n            runner: ubuntu-24.04-arm\n' ''
+  CASES+=("no-arm64-build|stage_release|1|image-platforms: the image build covers linux/amd64, not linux/arm64")
+  new_case arm64-on-x86-runner
+  edit arm64-on-x86-runner .github/workflows/ci.yml 'runner: ubuntu-24.04-arm' 'runner: ubuntu-24.04'
+  CASES+=("arm64-on-x86-runner|stage_release|1|builds linux/arm64 on runner 'ubuntu-24.04' \\(amd64\\) without docker/setup-qemu-action")
+  new_case arm64-with-qemu
+  edit arm64-with-qemu .github/workflows/ci.yml 'runner: ubuntu-24.04-arm' 'runner: ubuntu-24.04'
+  edit arm64-with-qemu .github/workflows/ci.yml '      - id: build' \
+    '      - uses: docker/setup-qemu-action@0000000000000000000000000000000000000000\n      - id: build'
+  CASES+=("arm64-with-qemu|stage_release|0|")
+  new_case image-not-scanned
+  edit image-not-scanned .github/workflows/ci.yml '      - id: scan\n        uses: aquasecurity/trivy-action' \
+    '      - id: scan\n        uses: example/not-a-scanner'
+  CASES+=("image-not-scanned|stage_release|1|is built but not scanned")
+  new_case platform-from-runner-only
+  # shellcheck disable=SC2016 # a GitHub expression, not the shell's
+  edit platform-from-runner-only .github/workflows/ci.yml '          platforms: ${{ matrix.platform }}\n' ''
+  edit platform-from-runner-only .github/workflows/ci.yml '            runner: ubuntu-24.04-arm' '            runner: ubuntu-24.04'
+  CASES+=("platform-from-runner-only|stage_release|1|covers linux/amd64, not linux/arm64")
+  new_case overlay-no-digest
+  edit overlay-no-digest deploy/k8s/overlays/prod/kustomization.yaml "\n    digest: $digest" ''
+  CASES+=("overlay-no-digest|stage_release|1|images entry demo-app is not pinned by digest")
+  new_case overlay-short-digest
+  edit overlay-short-digest deploy/k8s/overlays/prod/kustomization.yaml "$digest" 'sha256:52926082b7c3'
+  CASES+=("overlay-short-digest|stage_release|1|digest 'sha256:52926082b7c3' is not sha256:<64 lowercase hex>")
+  new_case overlay-placeholder
+  edit overlay-placeholder deploy/k8s/overlays/prod/kustomization.yaml "\"0.0.0-ci-sets-this\"\n    digest: $digest" \
+    "\"$zeros\"\n    digest: $placeholder"
+  CASES+=("overlay-placeholder|stage_release|0|the placeholder \\(all-zero tag and digest\\)")
+  new_case overlay-placeholder-real-tag
+  edit overlay-placeholder-real-tag deploy/k8s/overlays/prod/kustomization.yaml "$digest" "$placeholder"
+  CASES+=("overlay-placeholder-real-tag|stage_release|1|the all-zero placeholder digest with tag '0.0.0-ci-sets-this'")
+  new_case overlay-entry-matches-nothing
+  edit overlay-entry-matches-nothing deploy/k8s/overlays/prod/kustomization.yaml '  - name: demo-app' '  - name: demo-api'
+  CASES+=("overlay-entry-matches-nothing|stage_release|1|images entry demo-api matches no container")
+  new_case overlay-flow-style-images
+  edit overlay-flow-style-images deploy/k8s/overlays/prod/kustomization.yaml \
+    "images:\n  - name: demo-app\n    newName: ghcr.io/example/demo\n    newTag: \"0.0.0-ci-sets-this\"\n    digest: $digest" \
+    "images: [{name: demo-app, newName: ghcr.io/example/demo, newTag: 0.0.0-ci-sets-this, digest: \"$digest\"}]"
+  CASES+=("overlay-flow-style-images|stage_release|1|ci-contract: set-overlay-image.py cannot set images entry demo-app")
+  CASES+=("overlay-flow-style-images|stage_policy|0|")
+  new_case child-app-other-revision
+  edit child-app-other-revision deploy/argocd/application.yaml 'targetRevision: main' 'targetRevision: develop'
+  CASES+=("child-app-other-revision|stage_release|1|argocd-revision: Application demo-bootstrap .* another revision: demo \\('develop'\\)")
+  new_case root-app-hands-revision-down
+  edit root-app-hands-revision-down deploy/argocd/application.yaml 'targetRevision: main' 'targetRevision: develop'
+  # shellcheck disable=SC2016 # a variable of the here-document, expanded by its shell
+  edit root-app-hands-revision-down deploy/bootstrap.sh '    targetRevision: main\n    path: deploy/argocd' \
+    '    targetRevision: "$REVISION"\n    path: deploy/argocd\n    kustomize:\n      patches:\n        - target:\n            kind: Application\n          patch: |-\n            - op: replace\n              path: /spec/source/targetRevision\n              value: "$REVISION"'
+  CASES+=("root-app-hands-revision-down|stage_release|0|hands its targetRevision to the 1 Application")
+  CASES+=("root-app-hands-revision-down|stage_crd_schema|0|")
+  new_case tfplan-not-ignored
+  edit tfplan-not-ignored deploy/terraform/.gitignore '\ntfplan\n' '\n'
+  CASES+=("tfplan-not-ignored|stage_release|1|git does not ignore deploy/terraform/tfplan")
+  new_case backend-committed
+  touch "$WORK/cases/backend-committed/deploy/terraform/backend.tf"
+  git -C "$WORK/cases/backend-committed" add -f deploy/terraform/backend.tf
+  CASES+=("backend-committed|stage_release|1|deploy/terraform/backend.tf is committed")
 }
 
 # Cases on a temporary copy of this repository's own rendered manifests: the stages must fail on a
