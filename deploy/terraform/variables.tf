@@ -1,6 +1,6 @@
 # Inputs. Every variable has a description and a type, and every one that is not a plain bool has a
 # validation block (scripts/check-terraform.sh enforces all three). Validations refer only to their
-# own variable, so they work on Terraform 1.6 (cross-variable checks need 1.9).
+# own variable: each input is checked on its own.
 
 # ------------------------------------------------------------------------------------ identity
 
