@@ -310,6 +310,19 @@ variable "smtp_url" {
   }
 }
 
+# ------------------------------------------------------------------------------------- secrets
+
+variable "secret_operator_arns" {
+  description = "ARNs of IAM roles or users, besides the identity running terraform apply (always included), that may write and read the SecureStrings: the secrets key's policy lets only them and the node role use it. List everyone who runs Terraform or the rotation runbook (an SSO permission set's role: its full ARN with the aws-reserved/sso.amazonaws.com/ path)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for a in var.secret_operator_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/[A-Za-z0-9+=,.@_/-]+$", a))])
+    error_message = "secret_operator_arns entries must be IAM role or user ARNs, e.g. arn:aws:iam::123456789012:role/platform-admin (no wildcards, no assumed-role session ARNs)."
+  }
+}
+
 # ------------------------------------------------------------------------------ notifications
 
 variable "chat_webhook_url" {
