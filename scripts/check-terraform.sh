@@ -18,7 +18,9 @@
 #    - templatefile() templates exist and their ${...} names match the map passed in;
 #    - project rules checkov cannot know: IMDSv2 with hop limit 2, no SSH ingress and no key pair,
 #      PostgreSQL 16 with deletion protection, TLS forced and slow-query logging, SecureString
-#      parameters under the environment's prefix;
+#      parameters under the environment's prefix, no AWS managed policy that reads every SSM
+#      parameter of the account (AmazonSSMManagedInstanceCore and the like: the node gets the
+#      Session Manager actions it needs, inline);
 #    - every checkov skip is an inline `#checkov:skip=CKV_..:<reason>` with a real reason (40+
 #      characters), none of a short list of checks that must never be skipped, and no skip hides in
 #      a config file.
@@ -118,7 +120,14 @@ NEVER_SKIP = {
     "CKV_AWS_56": "S3 public buckets", "CKV_AWS_1": "admin IAM policy",
     "CKV_AWS_274": "AdministratorAccess", "CKV2_AWS_69": "RDS without TLS",
     "CKV2_AWS_34": "unencrypted SSM parameter", "CKV_AWS_88": "EC2 public IP",
+    "CKV_AWS_337": "SecureStrings under aws/ssm, which every principal of the account may decrypt",
+    "CKV_AWS_7": "KMS key without rotation", "CKV_AWS_33": "KMS key policy with a wildcard principal",
 }
+# AWS managed policies that allow ssm:GetParameter(s) on every parameter of the account: attached to
+# the node role, they would make the scoped read of /<project>/<environment>/ meaningless.
+SSM_READ_ALL_POLICIES = re.compile(
+    r"iam::aws:policy/(?:service-role/)?(AmazonSSMManagedInstanceCore|AmazonEC2RoleforSSM|"
+    r"AmazonSSMFullAccess|AmazonSSMReadOnlyAccess|AmazonSSMManagedEC2InstanceDefaultPolicy)\b")
 SKIP_RE = re.compile(r"^checkov:skip=(CKV2?_[A-Z0-9]+_[0-9]+)(?::(.*))?$")
 MIN_REASON = 40
 
@@ -380,6 +389,9 @@ for name, rel, body in resources_of("aws_db_parameter_group"):
         problem(rel, f"aws_db_parameter_group.{name}: log_min_duration_statement must log slow queries")
     if params.get("log_statement") == "all" or params.get("log_parameter_max_length") != "0":
         problem(rel, f"aws_db_parameter_group.{name}: statements' bind values (diary text) must not be logged")
+for policy in sorted(set(SSM_READ_ALL_POLICIES.findall(all_text))):
+    problem(MODULE, f"the AWS managed policy {policy} is attached: it reads every SSM parameter of the "
+            "account; grant Session Manager's actions inline (iam.tf) instead")
 for name, rel, body in resources_of("aws_ssm_parameter"):
     if unquote(body.get("type")) != "SecureString":
         problem(rel, f"aws_ssm_parameter.{name}: secrets must be SecureString")
@@ -595,6 +607,15 @@ self_test_cases() {
   CASES+=("ssh-from-internet|check_checkov|1" "ssh-from-internet|check_hcl|1")
   mutate public-bucket backup.tf 's.replace("restrict_public_buckets = true", "restrict_public_buckets = false")'
   CASES+=("public-bucket|check_checkov|1")
+  # The managed Session Manager policy back on the node role (it reads every parameter of the account).
+  # shellcheck disable=SC2016 # a Python expression; the ${...} is Terraform's
+  mutate ssm-managed-policy iam.tf 's + "\nresource \"aws_iam_role_policy_attachment\" \"k3s_ssm_core\" {\n  role       = aws_iam_role.k3s.name\n  policy_arn = \"arn:${local.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore\"\n}\n"'
+  CASES+=("ssm-managed-policy|check_hcl|1")
+  # A SecureString back on aws/ssm; and the same excused by a skip, which the skip rules refuse.
+  mutate ssm-default-key secrets.tf 's.replace("  key_id      = aws_kms_key.secrets.arn\n", "", 1)'
+  CASES+=("ssm-default-key|check_checkov|1")
+  mutate ssm-key-skipped secrets.tf 's.replace("  key_id      = aws_kms_key.secrets.arn\n", "  #checkov:skip=CKV_AWS_337:the AWS managed key is free and the IAM policy scopes decrypt to these parameters\n", 1)'
+  CASES+=("ssm-key-skipped|check_checkov|0" "ssm-key-skipped|check_hcl|1")
   # Skips: a bare one (no reason), a lazy one, one of a never-skip check, one in a config file, a
   # stale one that excuses nothing.
   mutate bare-skip network.tf 're.sub(r"#checkov:skip=CKV2_AWS_11:.*", "#checkov:skip=CKV2_AWS_11", s)'

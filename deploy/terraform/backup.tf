@@ -12,7 +12,7 @@
 resource "aws_s3_bucket" "backups" {
   #checkov:skip=CKV_AWS_18:Server access logging needs a second bucket and its own lifecycle for a bucket written by one role once a day. Access is auditable through CloudTrail instead (management events are free; enable S3 data events for the bucket if a per-object audit trail becomes necessary).
   #checkov:skip=CKV_AWS_144:No cross-region replication: it would double storage and add transfer cost for a small single-region service. The dumps are a second copy beside RDS's own snapshots; copy them to another region or account when the recovery plan must survive the loss of a whole region.
-  #checkov:skip=CKV2_AWS_62:No event notifications: nothing consumes them. A missed or failed backup is detected by the backup job's own alerting (Prometheus), not by S3 events.
+  #checkov:skip=CKV2_AWS_62:No event notifications: nothing consumes them. A missed or failed backup is detected in Prometheus by the alert EchoDiaryBackupStale (last successful backup older than 26 hours, or a failed backup Job), not by S3 events.
   bucket = "${local.name}-backups-${local.account_id}-${var.region}"
 
   # Backups must not disappear with a `terraform destroy`: empty the bucket by hand first.

@@ -2,13 +2,21 @@
 # subnets, encrypted, 7 days of automated backups (point-in-time restore), deletion protection, a
 # final snapshot on destroy, TLS forced, slow queries logged.
 #
-# Password: a random password that Terraform writes into the SSM parameter the application reads
-# (/<project>/<environment>/database-url, the whole connection string). Not
-# `manage_master_user_password`: RDS would rotate that secret in Secrets Manager every 7 days and
-# the connection string in SSM would go stale. Rotation here is `terraform apply
-# -replace=random_password.db`, which updates RDS and SSM in one apply; External Secrets picks the
-# new URL up at its next refresh and pods restart on the Secret change. The password is in the
-# Terraform state: keep the state in the encrypted, access-restricted S3 backend (backend.tf.example).
+# Credentials: the master user's password is random (random_password.db, in the Terraform state:
+# keep the state in the encrypted, access-restricted S3 backend of backend.tf.example). Terraform
+# writes the master URL into the SSM parameter the application reads
+# (/<project>/<environment>/database-url, the whole connection string) once, for the first
+# deployment; then docs/runbooks/rotation.md moves the application to its own login roles
+# (echodiary_a, echodiary_b: created by SQL, since this resource manages only the master user) and
+# owns the parameter (secrets.tf ignores later changes of its value). Rotating is then zero-downtime
+# and needs no restart: the runbook enables the idle role with a new password, puts its URL into SSM,
+# forces External Secrets to sync, the kubelet updates the mounted Secret file and the service,
+# which re-reads DATABASE_URL_FILE every few seconds, opens new connections with it; only then is
+# the old role's login disabled. RDS holds a single master password and applies a new one at once,
+# so rotating it under a running application could never be seamless; with the application off the
+# master user, `terraform apply -replace=random_password.db` changes only the administrators'
+# password. Not `manage_master_user_password`: the first URL needs the master password, which
+# Terraform would then never see.
 #
 # Cost (single-AZ, on-demand, 730 h/month):
 #   db.t4g.micro  USD 0.016/h = ~11.68/month (us-east-1), ~USD 0.019/h = ~13.87 (eu-central-1)

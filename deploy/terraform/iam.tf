@@ -1,10 +1,14 @@
 # The k3s node's instance role: the only AWS identity in the cluster. External Secrets and the
-# pg_dump backup job use it through IMDSv2. Least privilege:
+# pg_dump backup job use it through IMDSv2. Least privilege, and nothing from AWS managed policies
+# (AmazonSSMManagedInstanceCore would add ssm:GetParameter/GetParameters on every parameter of the
+# account; scripts/check-terraform.sh fails if it or a policy like it comes back):
 #   - read this environment's parameters under /<project>/<environment>/ (nothing else in SSM);
-#   - decrypt them with the SSM default key (aws/ssm), only when SSM asks on their behalf;
+#   - decrypt them with the secrets key (secrets.tf), only when SSM asks on their behalf; that key's
+#     policy lets only this role and the identities that run Terraform use it, so no other principal
+#     of the account can read the secrets, whatever its IAM policies say;
 #   - put and get objects under <backup bucket>/<backup_prefix>/<environment>/ (no delete: expiry is
 #     the bucket's lifecycle rule, so a compromised node cannot destroy the backups);
-#   - Session Manager (AmazonSSMManagedInstanceCore) instead of SSH.
+#   - Session Manager instead of SSH: exactly the agent actions AWS documents as the minimum for it.
 # IAM is free.
 
 # Only EC2 may assume the role, for instances launched with its instance profile (launching one needs
@@ -37,14 +41,31 @@ resource "aws_iam_instance_profile" "k3s" {
   tags = { Name = "${local.name}-k3s-node" }
 }
 
-# Session Manager (shell and port forwarding) instead of SSH: no open port, no key to leak, every
-# session in CloudTrail. AWS's managed policy is the documented minimum for the SSM agent.
-resource "aws_iam_role_policy_attachment" "k3s_ssm_core" {
-  role       = aws_iam_role.k3s.name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
-}
-
 data "aws_iam_policy_document" "k3s" {
+  # Session Manager (shell and port forwarding) instead of SSH: no open port, no key to leak, every
+  # session in CloudTrail. The minimal policy of AWS's "Create a custom IAM role for Session Manager"
+  # (Systems Manager User Guide): the agent's heartbeat (UpdateInstanceInformation, which registers
+  # the node as managed) and the session channels (ssmmessages). No ec2messages (Run Command, which
+  # nothing here uses), no ssm:GetParameter* on "*", no S3 or KMS for session logs (not configured).
+  # ssmmessages has no resource types, so "*"; UpdateInstanceInformation is scoped to instances of
+  # this account and region (the role's credentials exist only on this node anyway).
+  statement {
+    sid = "SessionManagerChannels"
+    actions = [
+      "ssmmessages:CreateControlChannel",
+      "ssmmessages:CreateDataChannel",
+      "ssmmessages:OpenControlChannel",
+      "ssmmessages:OpenDataChannel",
+    ]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "SessionManagerHeartbeat"
+    actions   = ["ssm:UpdateInstanceInformation"]
+    resources = ["arn:${local.partition}:ec2:${var.region}:${local.account_id}:instance/*"]
+  }
+
   # External Secrets: GetParameter for single keys, GetParameters for batches, GetParametersByPath
   # for `find`/path lookups (its resource is the path itself, hence the second ARN).
   statement {
@@ -60,13 +81,14 @@ data "aws_iam_policy_document" "k3s" {
     ]
   }
 
-  # SecureStrings are encrypted with the AWS managed key aws/ssm. Decrypt is allowed only through
-  # SSM in this region and only for this environment's parameters (SSM puts the parameter's ARN in
-  # the encryption context).
+  # SecureStrings are encrypted with the secrets key (secrets.tf). Decrypt is allowed for that key
+  # only, only through SSM in this region and only for this environment's parameters (SSM puts the
+  # parameter's ARN in the encryption context). The key policy grants the same to this role by name,
+  # which alone would suffice; this statement keeps the role's policy a complete account of it.
   statement {
     sid       = "DecryptEnvironmentParametersViaSsm"
     actions   = ["kms:Decrypt"]
-    resources = ["arn:${local.partition}:kms:${var.region}:${local.account_id}:key/*"]
+    resources = [aws_kms_key.secrets.arn]
 
     condition {
       test     = "StringEquals"

@@ -72,6 +72,11 @@ output "ssm_parameter_chat_webhook_url" {
   value       = local.ssm_chat_webhook_url_name
 }
 
+output "ssm_kms_key_alias" {
+  description = "Alias of the KMS key that encrypts the SecureStrings: pass it as --key-id to every `aws ssm put-parameter` under the prefix (without it SSM uses aws/ssm, which every principal of the account may decrypt through SSM)."
+  value       = aws_kms_alias.secrets.name
+}
+
 output "backup_bucket" {
   description = "Name of the S3 bucket for logical (pg_dump) backups."
   value       = aws_s3_bucket.backups.bucket

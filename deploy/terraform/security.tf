@@ -1,7 +1,9 @@
 # Security groups. Free. Rules are separate resources (one per rule, each with a description), so
 # adding one never rewrites the others.
 #
-#   internet ──80/443──▶ k3s node (Traefik, k3s' bundled ingress, on host ports via ServiceLB)
+#   internet ──80/443──▶ k3s node (Traefik, k3s' bundled ingress, on host ports via ServiceLB;
+#                                  443 also answers Let's Encrypt's TLS-ALPN-01 challenge, 80 only
+#                                  redirects to HTTPS)
 #   admin CIDRs ─6443──▶ k3s node (only if admin_cidrs is set; otherwise SSM port forwarding)
 #   k3s node ───5432──▶ RDS       (nothing else can reach the database)
 #   k3s node ──465/587─▶ internet  (SMTP over TLS / STARTTLS: password-reset emails)
@@ -24,9 +26,9 @@ resource "aws_security_group" "k3s" {
 }
 
 resource "aws_vpc_security_group_ingress_rule" "k3s_http" {
-  #checkov:skip=CKV_AWS_260:Port 80 is open to the world on purpose: it serves the ACME HTTP-01 challenge for the TLS certificate and redirects every other request to HTTPS at Traefik. No application data is served over plain HTTP.
+  #checkov:skip=CKV_AWS_260:Port 80 is open to the world on purpose: Traefik answers every plain-HTTP request with a permanent redirect to HTTPS, so clients and links using http:// still arrive. No application data is served over plain HTTP. Let's Encrypt does not need it: the resolver uses the TLS-ALPN-01 challenge on 443 (deploy/k8s/platform/traefik-config.yaml).
   security_group_id = aws_security_group.k3s.id
-  description       = "HTTP from anywhere: ACME HTTP-01 challenges and redirect to HTTPS (Traefik)"
+  description       = "HTTP from anywhere: redirect to HTTPS only (Traefik)"
   ip_protocol       = "tcp"
   from_port         = 80
   to_port           = 80
@@ -37,7 +39,7 @@ resource "aws_vpc_security_group_ingress_rule" "k3s_http" {
 
 resource "aws_vpc_security_group_ingress_rule" "k3s_https" {
   security_group_id = aws_security_group.k3s.id
-  description       = "HTTPS from anywhere: the public API through Traefik"
+  description       = "HTTPS from anywhere: the public API through Traefik, and ACME TLS-ALPN-01"
   ip_protocol       = "tcp"
   from_port         = 443
   to_port           = 443

@@ -1,6 +1,6 @@
 # Inputs. Every variable has a description and a type, and every one that is not a plain bool has a
 # validation block (scripts/check-terraform.sh enforces all three). Validations refer only to their
-# own variable, so they work on Terraform 1.6 (cross-variable checks need 1.9).
+# own variable: each input is checked on its own.
 
 # ------------------------------------------------------------------------------------ identity
 
@@ -307,6 +307,19 @@ variable "smtp_url" {
   validation {
     condition     = can(regex("^smtps?://[^\\s]+$", var.smtp_url))
     error_message = "smtp_url must be set to the mail server's URL: export TF_VAR_smtp_url='smtps://USER:PASSWORD@HOST:465' (or smtp://USER:PASSWORD@HOST:587?tls=required) before terraform plan, see docs/deployment.md step 3. Production always sends email: an SSM SecureString cannot be empty."
+  }
+}
+
+# ------------------------------------------------------------------------------------- secrets
+
+variable "secret_operator_arns" {
+  description = "ARNs of IAM roles or users, besides the identity running terraform apply (always included), that may write and read the SecureStrings: the secrets key's policy lets only them and the node role use it. List everyone who runs Terraform or the rotation runbook (an SSO permission set's role: its full ARN with the aws-reserved/sso.amazonaws.com/ path)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for a in var.secret_operator_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/[A-Za-z0-9+=,.@_/-]+$", a))])
+    error_message = "secret_operator_arns entries must be IAM role or user ARNs, e.g. arn:aws:iam::123456789012:role/platform-admin (no wildcards, no assumed-role session ARNs)."
   }
 }
 

@@ -1,9 +1,9 @@
 # Terraform and provider pins. `terraform init` writes .terraform.lock.hcl: commit it after the first
 # init so every apply uses the same provider builds.
 terraform {
-  # 1.6 or later (OpenTofu 1.6+ works too). The S3 backend's `use_lockfile`, shown in
-  # backend.tf.example, needs Terraform 1.10; its DynamoDB locking works on any version.
-  required_version = ">= 1.6.0"
+  # 1.10 or later (OpenTofu 1.10+ works too): the S3 backend's lock file (`use_lockfile`, in
+  # backend.tf.example) needs it, and it is the locking this configuration documents.
+  required_version = ">= 1.10.0"
 
   required_providers {
     aws = {
