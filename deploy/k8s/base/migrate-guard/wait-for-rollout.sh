@@ -63,16 +63,16 @@ look() {
       # Argo Rollouts not installed) is not a first deploy.
       if grep -q '"reason":"NotFound"' "$work/rollout.json" && grep -q '"kind":"rollouts"' "$work/rollout.json"; then
         reason="no Rollout $namespace/$rollout yet: the first deploy, no version serves"
-        verdict=go
+        verdict="go"
       else
         reason="the API answered 404 without a Rollout NotFound status (is Argo Rollouts installed?)"
-        verdict=error
+        verdict="error"
       fi
       return
       ;;
     *)
       reason="the API answered $code: $(cat "$work/curl.err" "$work/rollout.json" 2>/dev/null | head -c 300 | tr '\n' ' ')"
-      verdict=error
+      verdict="error"
       return
       ;;
   esac
@@ -87,19 +87,19 @@ look() {
   state="phase ${phase:-unknown}${message:+ ($message)}, stable ${stable:-none}, current ${current:-none}"
   if [ -n "$generation" ] && [ -n "$observed" ] && [ "$generation" != "$observed" ]; then
     reason="$state: the controller has not seen generation $generation yet"
-    verdict=wait
+    verdict="wait"
   elif [ "$phase" = Healthy ] && [ -n "$stable" ] && [ "$stable" = "$current" ]; then
     reason="$state: fully promoted"
-    verdict=go
+    verdict="go"
   elif [ "$aborted" = true ] && [ -n "$current" ] && [ "$ack" = "$current" ]; then
     reason="$state: aborted, and $ack_key=$ack confirms this release's migrations are safe for stable $stable"
-    verdict=go
+    verdict="go"
   elif [ "$aborted" = true ]; then
     reason="$state: the rollout of $current was aborted and $stable alone serves. Migrate against it only if this release's migrations are safe for it (a revert, or no contract step): kubectl -n $namespace annotate rollout $rollout --overwrite $ack_key=$current"
-    verdict=wait
+    verdict="wait"
   else
     reason="$state: a canary is in progress or paused; promote or abort it (kubectl argo rollouts get rollout $rollout -n $namespace)"
-    verdict=wait
+    verdict="wait"
   fi
 }
 
