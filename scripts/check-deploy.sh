@@ -261,6 +261,7 @@ resources:
   - analysis.yaml
   - service.yaml
   - migrate.yaml
+  - guard.yaml
   - externalsecret.yaml
   - networkpolicy.yaml
 EOF
@@ -294,6 +295,9 @@ spec:
         - analysis:
             templates:
               - templateName: error-rate
+        - analysis:
+            templates:
+              - templateName: smoke-test
         - pause:
             duration: 1m
   template:
@@ -350,13 +354,61 @@ metadata:
 spec:
   metrics:
     - name: error-rate
-      interval: 1m
-      failureLimit: 1
-      successCondition: result[0] < 0.01
+      initialDelay: 5m
+      interval: 5m
+      count: 3
+      consecutiveSuccessLimit: 1
+      failureLimit: 0
+      inconclusiveLimit: 2
+      successCondition: len(result) == 1 && result[0] < 0.01
+      failureCondition: len(result) == 1 && result[0] >= 0.01
       provider:
         prometheus:
           address: http://prometheus.monitoring.svc:9090
-          query: sum(rate(http_requests_total{status=~"5.."}[2m])) / sum(rate(http_requests_total[2m]))
+          query: >-
+            (sum(rate(http_requests_total{status=~"5.."}[5m])) / sum(rate(http_requests_total[5m])))
+            and on () (sum(increase(http_requests_total[5m])) >= 50)
+---
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata:
+  name: smoke-test
+spec:
+  metrics:
+    - name: smoke-test
+      provider:
+        job:
+          spec:
+            backoffLimit: 0
+            template:
+              metadata:
+                labels:
+                  app: demo-smoke
+              spec:
+                restartPolicy: Never
+                automountServiceAccountToken: false
+                securityContext:
+                  runAsNonRoot: true
+                  runAsUser: 65532
+                  seccompProfile:
+                    type: RuntimeDefault
+                containers:
+                  - name: smoke
+                    image: curlimages/curl:8.22.0
+                    imagePullPolicy: Always
+                    command: ["curl", "-fsS", "http://demo-canary/health/ready"]
+                    resources:
+                      requests:
+                        cpu: 10m
+                        memory: 16Mi
+                      limits:
+                        cpu: 100m
+                        memory: 32Mi
+                    securityContext:
+                      allowPrivilegeEscalation: false
+                      readOnlyRootFilesystem: true
+                      capabilities:
+                        drop: ["ALL"]
 EOF
   cat >"$dir/deploy/k8s/base/service.yaml" <<'EOF'
 apiVersion: v1
@@ -395,6 +447,7 @@ spec:
   template:
     spec:
       restartPolicy: Never
+      serviceAccountName: demo-migrate
       automountServiceAccountToken: false
       securityContext:
         runAsNonRoot: true
@@ -418,6 +471,79 @@ spec:
             readOnlyRootFilesystem: true
             capabilities:
               drop: ["ALL"]
+      # The migration guard (after the migrate container here only so that the cases' first-match
+      # edits keep hitting the migrate container).
+      initContainers:
+        - name: wait-for-rollout
+          image: curlimages/curl:8.22.0
+          imagePullPolicy: Always
+          command: ["/bin/sh", "-c", "until curl -fsS --cacert /token/ca.crt https://kubernetes.default.svc; do sleep 10; done"]
+          env:
+            - name: ROLLOUT
+              value: demo
+          resources:
+            requests:
+              cpu: 10m
+              memory: 16Mi
+            limits:
+              cpu: 100m
+              memory: 32Mi
+          securityContext:
+            allowPrivilegeEscalation: false
+            readOnlyRootFilesystem: true
+            capabilities:
+              drop: ["ALL"]
+          volumeMounts:
+            - name: token
+              mountPath: /token
+              readOnly: true
+      volumes:
+        - name: token
+          projected:
+            sources:
+              - serviceAccountToken:
+                  path: token
+              - configMap:
+                  name: kube-root-ca.crt
+EOF
+  cat >"$dir/deploy/k8s/base/guard.yaml" <<'EOF'
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: demo-migrate
+  annotations:
+    argocd.argoproj.io/hook: PreSync
+    argocd.argoproj.io/sync-wave: "-1"
+automountServiceAccountToken: false
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: demo-migrate-guard
+  annotations:
+    argocd.argoproj.io/hook: PreSync
+    argocd.argoproj.io/sync-wave: "-1"
+rules:
+  - apiGroups: ["argoproj.io"]
+    resources: ["rollouts"]
+    resourceNames: ["demo"]
+    verbs: ["get"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: demo-migrate-guard
+  annotations:
+    argocd.argoproj.io/hook: PreSync
+    argocd.argoproj.io/sync-wave: "-1"
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: demo-migrate-guard
+subjects:
+  - kind: ServiceAccount
+    name: demo-migrate
+    namespace: demo
 EOF
   cat >"$dir/deploy/k8s/base/externalsecret.yaml" <<'EOF'
 apiVersion: external-secrets.io/v1
@@ -612,6 +738,12 @@ spec:
   namespaceResourceWhitelist:
     - group: ""
       kind: Service
+    - group: ""
+      kind: ServiceAccount
+    - group: rbac.authorization.k8s.io
+      kind: Role
+    - group: rbac.authorization.k8s.io
+      kind: RoleBinding
     - group: batch
       kind: Job
     - group: networking.k8s.io
@@ -866,6 +998,44 @@ EOF
   edit notification-secret-key-missing deploy/argocd/notifications.yaml 'url: $chat-webhook-url' 'url: $slack-webhook-url'
   CASES+=("notification-secret-key-missing|stage_references|1|uses \\\$slack-webhook-url, which is not a key of Secret argocd-notifications-secret")
 
+  # Issue 13: the canary is judged on enough evidence, a smoke test runs as a step, the migration
+  # waits for the Rollout to settle, an optional secret does not degrade the Application.
+  new_case analysis-no-count-guard
+  edit analysis-no-count-guard deploy/k8s/base/analysis.yaml '\n            and on () (sum(increase(http_requests_total[5m])) >= 50)' ''
+  CASES+=("analysis-no-count-guard|stage_policy|1|metric error-rate: analysis-evidence: the query has no minimum-count guard")
+  new_case analysis-vacuous-pass
+  edit analysis-vacuous-pass deploy/k8s/base/analysis.yaml 'successCondition: len(result) == 1 &&' 'successCondition: len(result) == 0 ||'
+  edit analysis-vacuous-pass deploy/k8s/base/analysis.yaml '      failureCondition: len(result) == 1 && result[0] >= 0.01\n' ''
+  CASES+=("analysis-vacuous-pass|stage_policy|1|analysis-evidence: successCondition .* passes an empty or NaN result")
+  CASES+=("analysis-vacuous-pass|stage_policy|1|analysis-evidence: needs both successCondition and failureCondition")
+  new_case analysis-endless
+  edit analysis-endless deploy/k8s/base/analysis.yaml '      count: 3\n' ''
+  CASES+=("analysis-endless|stage_policy|1|analysis-evidence: no count: an endless metric ends Successful")
+  new_case analysis-window
+  edit analysis-window deploy/k8s/base/analysis.yaml 'interval: 5m' 'interval: 1m'
+  CASES+=("analysis-window|stage_policy|1|metric error-rate: analysis-window: range \\[5m\\] differs from interval 1m")
+  new_case analysis-limits
+  edit analysis-limits deploy/k8s/base/analysis.yaml 'count: 3' 'count: 1'
+  CASES+=("analysis-limits|stage_policy|1|analysis-limits: count \\(1\\) must be >= inconclusiveLimit \\(2\\)")
+  new_case analysis-job-privileged
+  edit analysis-job-privileged deploy/k8s/base/analysis.yaml '                      allowPrivilegeEscalation: false' '                      privileged: true'
+  CASES+=("analysis-job-privileged|stage_policy|1|AnalysisTemplate demo/smoke-test .*metric smoke-test \\(its Job\\) container smoke: allow-privilege-escalation")
+  new_case rollout-no-smoke-test
+  edit rollout-no-smoke-test deploy/k8s/base/rollout.yaml '        - analysis:\n            templates:\n              - templateName: smoke-test\n' ''
+  CASES+=("rollout-no-smoke-test|stage_references|1|Rollout demo/demo .*canary-smoke-test: no smoke test among the canary steps")
+  new_case migration-no-guard
+  edit migration-no-guard deploy/k8s/base/migrate.yaml '            - name: ROLLOUT\n              value: demo\n' ''
+  CASES+=("migration-no-guard|stage_references|1|Job demo/demo-migrate .*migration-guard: migrates with no guard")
+  new_case migration-guard-no-rbac
+  edit migration-guard-no-rbac deploy/k8s/base/guard.yaml 'verbs: ["get"]' 'verbs: ["list"]'
+  CASES+=("migration-guard-no-rbac|stage_references|1|migration-guard: ServiceAccount 'demo-migrate' may not get Rollout 'demo'")
+  new_case migration-guard-not-hook
+  edit migration-guard-not-hook deploy/k8s/base/guard.yaml '  name: demo-migrate\n  annotations:\n    argocd.argoproj.io/hook: PreSync\n    argocd.argoproj.io/sync-wave: "-1"\n' '  name: demo-migrate\n'
+  CASES+=("migration-guard-not-hook|stage_references|1|migration-guard: ServiceAccount demo-migrate is not a PreSync hook of an earlier sync wave")
+  new_case optional-secret-degrades
+  edit optional-secret-degrades deploy/k8s/base/rollout.yaml '                  key: database-url' '                  key: database-url\n                  optional: true'
+  CASES+=("optional-secret-degrades|stage_references|1|ExternalSecret demo/demo .*optional-secret-health: every pod uses Secret 'demo' optionally")
+
   new_case checkov-capability
   edit checkov-capability deploy/k8s/base/migrate.yaml '              drop: ["ALL"]' '              drop: ["ALL"]\n              add: ["SYS_ADMIN"]'
   CASES+=("checkov-capability|stage_checkov|1|Job demo/demo-migrate .*CKV_K8S_39")
@@ -996,6 +1166,60 @@ PY
   done
   CASES+=("real-privileged|stage_policy|1|privileged: securityContext.privileged: true")
   CASES+=("real-wrong-type|stage_k8s_schema_or_crd|1|not-a-number|must be integer")
+
+  # Issue 13 on the real manifests, in the root that has a canary with steps and a PreSync
+  # migration: the analysis as it was (a 2-minute rate every minute, no count guard), the smoke-test
+  # step gone, the migration guard gone.
+  local canary_root
+  canary_root=$("$PYTHON" - "$out" <<'PY'
+import json, sys, pathlib, yaml
+out = pathlib.Path(sys.argv[1])
+for root in json.loads((out / "roots.json").read_text()) if (out / "roots.json").is_file() else []:
+    path = out / "rendered" / f"{root['slug']}.yaml"
+    docs = [d for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict)] if path.is_file() else []
+    steps = any(d.get("kind") == "Rollout" and (((d.get("spec") or {}).get("strategy") or {}).get("canary") or {}).get("steps")
+                for d in docs)
+    presync = any(d.get("kind") == "Job" and "PreSync" in str(((d.get("metadata") or {}).get("annotations") or {}))
+                  for d in docs)
+    if steps and presync:
+        print(root["slug"])
+        break
+PY
+  )
+  if [[ -z $canary_root ]]; then
+    echo "self-test: no rendered root has a canary with steps and a PreSync Job: no issue-13 real-copy cases"
+    return 0
+  fi
+  for kind in analysis-unguarded no-smoke-test no-migration-guard; do
+    rm -rf "$WORK/outs/real-$kind"
+    cp -a "$out" "$WORK/outs/real-$kind"
+    "$PYTHON" - "$WORK/outs/real-$kind/rendered/$canary_root.yaml" "$kind" <<'PY'
+import re, sys, yaml
+path, kind = sys.argv[1], sys.argv[2]
+docs = [d for d in yaml.safe_load_all(open(path)) if d is not None]
+jobs = {d["metadata"]["name"] for d in docs if d.get("kind") == "AnalysisTemplate"
+        and any("job" in (m.get("provider") or {}) for m in d["spec"].get("metrics") or [])}
+for doc in docs:
+    if kind == "analysis-unguarded" and doc.get("kind") == "AnalysisTemplate":
+        for metric in doc["spec"].get("metrics") or []:
+            prometheus = (metric.get("provider") or {}).get("prometheus")
+            if prometheus and "and on ()" in prometheus.get("query", ""):
+                prometheus["query"] = re.sub(r"\[5m\]", "[2m]", prometheus["query"].split("and on ()")[0])
+                metric["interval"] = "1m"
+    elif kind == "no-smoke-test" and doc.get("kind") == "Rollout":
+        canary = doc["spec"]["strategy"]["canary"]
+        canary["steps"] = [s for s in canary["steps"] if not any(
+            t.get("templateName") in jobs for t in ((s.get("analysis") or {}).get("templates") or []))]
+    elif kind == "no-migration-guard" and doc.get("kind") == "Job":
+        doc["spec"]["template"]["spec"].pop("initContainers", None)
+open(path, "w").write(yaml.safe_dump_all(docs, sort_keys=False))
+print(f"self-test: {kind} in a copy of {path}", file=sys.stderr)
+PY
+  done
+  CASES+=("real-analysis-unguarded|stage_policy|1|analysis-evidence: the query has no minimum-count guard")
+  CASES+=("real-analysis-unguarded|stage_policy|1|analysis-window: range \\[2m\\] differs from interval 1m")
+  CASES+=("real-no-smoke-test|stage_references|1|Rollout echodiary/echodiary .*canary-smoke-test: no smoke test")
+  CASES+=("real-no-migration-guard|stage_references|1|Job echodiary/echodiary-migrate .*migration-guard: migrates with no guard")
 }
 
 # The real-copy wrong-type case fails stage 2 for a Deployment/StatefulSet and stage 3 for a Rollout.

@@ -5,6 +5,8 @@
 Copies every rendered root to OUT/checkov/k8s/<slug>.yaml and adds, for every Argo Rollouts Rollout,
 a Deployment with the Rollout's metadata and pod template to OUT/checkov/k8s/<slug>.rollouts.yaml:
 checkov knows no Rollout, and without this the service's own pod would escape its Kubernetes checks.
+Likewise every Job an AnalysisTemplate runs (provider.job, e.g. the canary's smoke test), as a Job
+named <template>.<metric> carrying the template's annotations (its checkov.io/skipN), in the same file.
 Then reads CHECKOV_CONFIG (.checkov.yaml): every `skip-check` entry needs its justification as a
 comment on the same line or on the comment lines right above it. Prints the list; exit status 1
 when an entry has none, or when the file sets anything but skip-check (the file is also read by
@@ -19,6 +21,8 @@ import sys
 from pathlib import Path
 
 import yaml
+
+from rendered import analysis_jobs
 
 
 def main() -> int:
@@ -41,10 +45,18 @@ def main() -> int:
                 extra.append({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta,
                               "spec": {"replicas": spec.get("replicas", 1), "selector": spec.get("selector"),
                                        "template": spec["template"]}})
+            for name, job in analysis_jobs(doc) if isinstance(doc, dict) else ():
+                meta = dict(doc.get("metadata") or {})
+                meta["name"] = f"{meta.get('name')}.{name}"
+                meta["annotations"] = {**(meta.get("annotations") or {}),
+                                       **((job.get("metadata") or {}).get("annotations") or {})}
+                meta["labels"] = {**(meta.get("labels") or {}), **((job.get("metadata") or {}).get("labels") or {})}
+                extra.append({"apiVersion": "batch/v1", "kind": "Job", "metadata": meta, "spec": job.get("spec") or {}})
         if extra:
             rollouts += len(extra)
             (target / f"{rendered.stem}.rollouts.yaml").write_text(yaml.safe_dump_all(extra, sort_keys=False))
-    print(f"checkov input: {len(list(target.glob('*.yaml')))} file(s), {rollouts} Rollout(s) checked as Deployments")
+    print(f"checkov input: {len(list(target.glob('*.yaml')))} file(s), {rollouts} Rollout(s) and analysis "
+          "Job(s) checked as Deployments and Jobs")
 
     if not config.is_file():
         print(f"no {config.name}: no repository-wide skips")

@@ -25,8 +25,8 @@ def origin_of(out: Path, file_path: str, resource: str) -> str:
     namespace, _, obj = rest.partition(".")
     if not obj:
         namespace, obj = "", rest
-    if name.endswith(".rollouts.yaml"):
-        kind = "Rollout"
+    if name.endswith(".rollouts.yaml"):  # stand-ins: a Rollout's Deployment, an AnalysisTemplate's Job
+        kind = {"Deployment": "Rollout", "Job": "AnalysisTemplate"}.get(kind, kind)
     origins_file = out / "rendered" / f"{slug}.origins.json"
     origins = json.loads(origins_file.read_text()) if origins_file.is_file() else {}
     parts = obj.split(".")
@@ -37,7 +37,9 @@ def origin_of(out: Path, file_path: str, resource: str) -> str:
         if hits:
             found_kind = hits[0].split("/")[0]
             shown = f"{found_kind} {namespace + '/' if namespace else ''}{candidate}"
-            if name.endswith(".rollouts.yaml"):
+            if name.endswith(".rollouts.yaml") and found_kind == "AnalysisTemplate":
+                shown += f" (its Job {'.'.join(parts[cut:]) or '?'}, checked as a Job)"
+            elif name.endswith(".rollouts.yaml"):
                 shown += " (its pod template, checked as a Deployment)"
             elif found_kind != kind:
                 shown += f" (its {kind})"

@@ -24,6 +24,24 @@ Secrets and other values:
                                     webhook URLs with their token, Slack/GitHub tokens, JWTs)
 ArgoCD Applications (issue 5: automated sync with prune, self-heal and retry):
   argocd-sync                       syncPolicy.automated with prune and selfHeal true, syncPolicy.retry
+Argo Rollouts analysis (issue 13: a canary is judged on enough evidence, never passed blind). Every
+metric of an AnalysisTemplate whose Prometheus query judges traffic (rate, increase,
+histogram_quantile):
+  analysis-evidence                 a minimum-count guard: the query ANDs its value with a request
+                                    count `>= N` (or `>= {{args.x}}`), so too little traffic returns
+                                    nothing; both successCondition and failureCondition, so nothing is
+                                    Inconclusive (neither), never a pass; a successCondition that does
+                                    not accept an empty or NaN result; a `count` (an endless metric
+                                    ends Successful when the rollout completes, measured or not)
+  analysis-window                   every range `[d]` of the query equals the metric's interval:
+                                    consecutive measurements judge disjoint windows, and one slow
+                                    request is not counted again and again
+  analysis-limits                   count, failureLimit, consecutiveSuccessLimit, inconclusiveLimit as
+                                    Argo Rollouts validates them (count >= failureLimit +
+                                    consecutiveSuccessLimit, count >= inconclusiveLimit, an interval
+                                    when count > 1), so a template is not rejected only in the cluster
+The Jobs that AnalysisTemplates run (provider.job) are workloads: their pod templates get the
+container rules above (as run-to-completion pods).
 
 An exception is an annotation on the resource (for workloads, also on the pod template):
     policy.echodiary.dev/exempt: "read-only-root-filesystem: PostgreSQL writes to /var/run/postgresql"
@@ -45,17 +63,19 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from rendered import rendered_roots
+from rendered import ANALYSIS_KINDS, analysis_jobs, rendered_roots
 
 EXEMPT_ANNOTATION = "policy.echodiary.dev/exempt"
 RULES = [
     "readiness-probe", "liveness-probe", "cpu-request", "memory-request", "memory-limit",
     "run-as-non-root", "allow-privilege-escalation", "privileged", "drop-all-capabilities",
     "read-only-root-filesystem", "image-pinned", "host-network", "host-pid", "host-ipc", "host-path",
-    "secret-in-git", "secret-pattern", "argocd-sync",
+    "secret-in-git", "secret-pattern", "argocd-sync", "analysis-evidence", "analysis-window",
+    "analysis-limits",
 ]
 # Rules of stage 5 (references.py), which reads the same annotation.
-REFERENCE_RULES = ["refs", "argocd-project", "notifications"]
+REFERENCE_RULES = ["refs", "argocd-project", "notifications", "migration-guard", "canary-smoke-test",
+                   "optional-secret-health"]
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Rollout", "Job", "CronJob", "Pod"}
 RUN_TO_COMPLETION = {"Job", "CronJob"}
 MOVING_TAGS = {"latest", "stable", "main", "master", "edge", "nightly", "head", "develop", "current", "lts"}
@@ -71,6 +91,24 @@ SECRET_PATTERNS = [
     ("GitHub token", re.compile(r"\bgh[pousr]_[0-9A-Za-z]{30,}")),
     ("JSON web token", re.compile(r"\beyJ[\w-]{10,}\.eyJ[\w-]{10,}\.[\w-]{10,}")),
 ]
+
+
+# A Prometheus query that judges traffic over a window.
+TRAFFIC_QUERY = re.compile(r"\b(?:rate|irate|increase|histogram_quantile)\s*\(")
+# `and [on ()] ... >= N` or `>= {{args.x}}` after it: the value exists only with enough requests.
+COUNT_GUARD = re.compile(r"\band\b(?:\s+on\s*\(\s*\))?[\s\S]*?>=\s*(?:\{\{\s*args\.[\w.-]+\s*\}\}|\d)")
+VACUOUS_PASS = re.compile(r"len\(\s*result\s*\)\s*==\s*0|isNaN\s*\(|isInf\s*\(")
+# A range selector's duration (not a subquery's `[d:r]`).
+RANGE = re.compile(r"\[\s*([0-9]+(?:ms|[smhdwy]))\s*\]")
+
+
+def duration_seconds(text: str) -> float | None:
+    """Seconds of a Go/Prometheus duration such as 5m, 1h30m, 300s; None if it is not one."""
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+    parts = re.findall(r"([0-9.]+)(ms|[smhdwy])", text.strip())
+    if not parts or "".join(n + u for n, u in parts) != text.strip():
+        return None
+    return sum(float(n) * units[u] for n, u in parts)
 
 
 def entropy(text: str) -> float:
@@ -250,6 +288,82 @@ class Checker:
         if problem:
             report("image-pinned", problem)
 
+    # -------------------------------------------------------------------------------- analysis
+
+    def analysis(self, label: str, doc: dict):
+        meta = doc.get("metadata") or {}
+        exempt = self.exemptions_of(label, meta.get("annotations"))
+        for name, job in analysis_jobs(doc):
+            job_meta = dict(job.get("metadata") or {})
+            job_meta["annotations"] = {**(meta.get("annotations") or {}), **(job_meta.get("annotations") or {})}
+            self.workload(f"{label} metric {name} (its Job)", {"kind": "Job", "metadata": job_meta,
+                                                               "spec": job.get("spec") or {}})
+        for metric in (doc.get("spec") or {}).get("metrics") or []:
+            metric = metric or {}
+            where = f"{label} metric {metric.get('name', '?')}"
+            self.metric_limits(where, exempt, metric)
+            query = str((((metric.get("provider") or {}).get("prometheus")) or {}).get("query") or "")
+            if TRAFFIC_QUERY.search(query):
+                self.traffic_metric(where, exempt, metric, query)
+
+    def metric_limits(self, where: str, exempt: dict, metric: dict):
+        """Argo Rollouts' own validation of a metric's counts (utils/analysis ValidateMetric)."""
+        def number(key, default):
+            value = metric.get(key, default)
+            try:
+                return int(value)
+            except (TypeError, ValueError):
+                return None  # an {{args.x}} reference: known only in the cluster
+
+        count, failure = number("count", 0), number("failureLimit", 0)
+        success, inconclusive = number("consecutiveSuccessLimit", 0), number("inconclusiveLimit", 0)
+        if None in (count, failure, success, inconclusive):
+            return
+        problems = []
+        if failure < -1:
+            problems.append("failureLimit must be >= 0, or -1 to disable it")
+        if success < 0 or inconclusive < 0:
+            problems.append("consecutiveSuccessLimit and inconclusiveLimit must be >= 0")
+        if success == 0 and failure == -1:
+            problems.append("failureLimit and consecutiveSuccessLimit cannot both be disabled")
+        if count > 0:
+            if success >= 0 and failure >= 0 and count < failure + success:
+                problems.append(f"count ({count}) must be >= failureLimit + consecutiveSuccessLimit "
+                                f"({failure} + {success})")
+            if count < inconclusive:
+                problems.append(f"count ({count}) must be >= inconclusiveLimit ({inconclusive})")
+        if count > 1 and not metric.get("interval"):
+            problems.append(f"count {count} needs an interval")
+        for problem in problems:
+            self.report(where, exempt, "analysis-limits", problem)
+
+    def traffic_metric(self, where: str, exempt: dict, metric: dict, query: str):
+        success = str(metric.get("successCondition") or "")
+        failure = str(metric.get("failureCondition") or "")
+        if not success or not failure:
+            self.report(where, exempt, "analysis-evidence",
+                        "needs both successCondition and failureCondition: with one alone every measurement "
+                        "is a pass or a failure, and too little traffic cannot be Inconclusive")
+        if VACUOUS_PASS.search(success):
+            self.report(where, exempt, "analysis-evidence",
+                        f"successCondition {success!r} passes an empty or NaN result: no traffic would pass")
+        if not COUNT_GUARD.search(query):
+            self.report(where, exempt, "analysis-evidence",
+                        "the query has no minimum-count guard (`... and on () (<request count> >= N)`): "
+                        "it judges a handful of requests, or none, like a thousand")
+        if metric.get("count") in (None, "", 0, "0"):
+            self.report(where, exempt, "analysis-evidence",
+                        "no count: an endless metric ends Successful when the rollout completes, measured "
+                        "or not")
+        interval = metric.get("interval")
+        if interval:
+            want = duration_seconds(str(interval))
+            for window in sorted(set(RANGE.findall(query))):
+                if duration_seconds(window) != want:
+                    self.report(where, exempt, "analysis-window",
+                                f"range [{window}] differs from interval {interval}: overlapping or gapped "
+                                "windows (use the interval as the window)")
+
     # -------------------------------------------------------------------------------- secrets
 
     def secret(self, label: str, doc: dict, root_dir: str):
@@ -335,6 +449,8 @@ def main(argv: list[str]) -> int:
                 checker.secret(label, doc, root["dir"])
             elif doc["kind"] == "Application" and str(doc.get("apiVersion", "")).startswith("argoproj.io/"):
                 checker.application(label, doc)
+            elif doc["kind"] in ANALYSIS_KINDS and str(doc.get("apiVersion", "")).startswith("argoproj.io/"):
+                checker.analysis(label, doc)
         per_root.append(f"  {root['dir']}: {checker.workloads - before[1]} workload(s), "
                         f"{checker.containers - before[2]} container(s), "
                         f"{len(checker.failures) - before[0]} finding(s)")

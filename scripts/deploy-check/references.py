@@ -24,6 +24,21 @@ that never arrives:
                         its ExternalSecret); each subscription annotation
                         (notifications.argoproj.io/subscribe.<trigger>.<service>) on an Application,
                         AppProject or Rollout names a trigger and a service that exist.
+  migration-guard       (issue 13) a migration Job that is an ArgoCD PreSync hook (a container runs
+                        `migrate`), in a root with a Rollout, first waits for that Rollout to settle:
+                        an initContainer whose env ROLLOUT names a Rollout of the root, holding a token
+                        (a projected serviceAccountToken volume mounted there, or the automounted one)
+                        of the pod's ServiceAccount, which a RoleBinding of the root binds to a Role
+                        allowing `get` on argoproj.io rollouts (that one, or all); that ServiceAccount,
+                        Role, RoleBinding and every ConfigMap the initContainer mounts are PreSync hooks
+                        of an earlier sync wave than the Job, or the very first sync could not start it.
+  canary-smoke-test     (issue 13) a canary Rollout with steps runs a smoke test as one of them: an
+                        `analysis` step after the first setWeight whose template runs a Job
+                        (provider.job), and names a canaryService for it to reach the canary alone.
+  optional-secret-health  an ExternalSecret whose target Secret every pod of the root uses only
+                        optionally carries argocd.argoproj.io/ignore-healthcheck: "true": else a
+                        missing optional parameter turns the whole Application Degraded.
+A (Cluster)AnalysisTemplate's Job (provider.job) counts as a pod template for all of these.
 An annotation policy.echodiary.dev/exempt "RULE: REASON" on the referring resource exempts it (printed).
 Exit status 1 on any finding.
 """
@@ -38,10 +53,15 @@ from pathlib import Path
 
 import yaml
 
-from rendered import rendered_roots
+from rendered import analysis_jobs, rendered_roots
 
 EXEMPT_ANNOTATION = "policy.echodiary.dev/exempt"
-RULES = ("refs", "argocd-project", "notifications")
+RULES = ("refs", "argocd-project", "notifications", "migration-guard", "canary-smoke-test", "optional-secret-health")
+# Objects Kubernetes itself puts into every namespace.
+WELL_KNOWN = {("ConfigMap", "kube-root-ca.crt")}
+HOOK = "argocd.argoproj.io/hook"
+WAVE = "argocd.argoproj.io/sync-wave"
+IGNORE_HEALTH = "argocd.argoproj.io/ignore-healthcheck"
 CLUSTER_SCOPED = {
     ("", "Namespace"), ("", "Node"), ("", "PersistentVolume"),
     ("rbac.authorization.k8s.io", "ClusterRole"), ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
@@ -151,6 +171,11 @@ class Root:
                     yield doc, template
             elif doc.get("kind") == "Pod":
                 yield doc, {"metadata": doc.get("metadata"), "spec": doc.get("spec")}
+            else:
+                for _, job in analysis_jobs(doc):
+                    template = dig(job, "spec", "template")
+                    if isinstance(template, dict):
+                        yield doc, template
 
 
 class Checker:
@@ -198,6 +223,8 @@ class Checker:
         return False, None
 
     def configmap_keys(self, root: Root, name: str, namespace: str | None):
+        if ("ConfigMap", name) in WELL_KNOWN:
+            return True, None
         configmap = root.find("ConfigMap", name, namespace, "")
         if configmap:
             return True, set((configmap.get("data") or {})) | set((configmap.get("binaryData") or {}))
@@ -335,6 +362,154 @@ class Checker:
                     if allowed and ns and not any(ns in namespaces for namespaces in allowed):
                         self.fail(root, doc, "refs", f"ClusterSecretStore {store.get('name')!r} does not admit "
                                                      f"namespace {ns!r} (spec.conditions)")
+
+    # ------------------------------------------------------------------------------------ issue 13
+
+    @staticmethod
+    def wave(doc) -> int:
+        try:
+            return int(str((meta(doc).get("annotations") or {}).get(WAVE, "0")).strip())
+        except ValueError:
+            return 0
+
+    @staticmethod
+    def presync(doc) -> bool:
+        hooks = str((meta(doc).get("annotations") or {}).get(HOOK, ""))
+        return "PreSync" in [h.strip() for h in hooks.split(",")]
+
+    def migration_guard(self, root: Root):
+        rollouts = [d for d in root.docs if d.get("kind") == "Rollout" and group_of(d) == "argoproj.io"]
+        if not rollouts:
+            return
+        for job in root.docs:
+            if job.get("kind") != "Job" or group_of(job) != "batch" or not self.presync(job):
+                continue
+            pod = dig(job, "spec", "template", "spec") or {}
+            runs_migrate = any("migrate" in " ".join(str(w) for w in (c.get("command") or []) + (c.get("args") or []))
+                               for c in pod.get("containers") or [])
+            if not runs_migrate:
+                continue
+            self.checked += 1
+            ns = meta(job).get("namespace")
+            names = {meta(r).get("name") for r in rollouts}
+            guards = [c for c in pod.get("initContainers") or []
+                      if any(e.get("name") == "ROLLOUT" and e.get("value") in names for e in c.get("env") or [])]
+            if not guards:
+                self.fail(root, job, "migration-guard",
+                          f"migrates with no guard: no initContainer whose env ROLLOUT names a Rollout of this root "
+                          f"({', '.join(sorted(n for n in names if n))}), so a migration can run mid-canary")
+                continue
+            guard = guards[0]
+            rollout = next(e.get("value") for e in guard.get("env") or [] if e.get("name") == "ROLLOUT")
+            volumes = {v.get("name"): v for v in pod.get("volumes") or []}
+            mounted = [volumes.get(m.get("name")) or {} for m in guard.get("volumeMounts") or []]
+            account_name = pod.get("serviceAccountName") or pod.get("serviceAccount") or "default"
+            account = root.find("ServiceAccount", account_name, ns, "")
+            automount = pod.get("automountServiceAccountToken")
+            if automount is None:
+                automount = (account or {}).get("automountServiceAccountToken", True) is not False
+            projected = any(src.get("serviceAccountToken") for v in mounted
+                            for src in dig(v, "projected", "sources") or [])
+            if not automount and not projected:
+                self.fail(root, job, "migration-guard", f"initContainer {guard.get('name')} has no token to ask the "
+                                                        "API with (no projected serviceAccountToken volume mounted)")
+            # RBAC: a RoleBinding of the root binding the account to a Role that may get the Rollout.
+            allowed = False
+            bindings = [b for b in root.docs if b.get("kind") == "RoleBinding" and group_of(b) == "rbac.authorization.k8s.io"
+                        and any(sub.get("kind") == "ServiceAccount" and sub.get("name") == account_name
+                                for sub in b.get("subjects") or [])]
+            needed = [account] if account else []
+            for binding in bindings:
+                ref = binding.get("roleRef") or {}
+                role = root.find(ref.get("kind", "Role"), ref.get("name"), ns, "rbac.authorization.k8s.io")
+                if not role:
+                    continue
+                for rule in role.get("rules") or []:
+                    if any(g in ("argoproj.io", "*") for g in rule.get("apiGroups") or []) and \
+                            any(r in ("rollouts", "*") for r in rule.get("resources") or []) and \
+                            any(v in ("get", "*") for v in rule.get("verbs") or []) and \
+                            (not rule.get("resourceNames") or rollout in rule["resourceNames"]):
+                        allowed = True
+                        needed += [binding, role]
+            if not allowed:
+                self.fail(root, job, "migration-guard",
+                          f"ServiceAccount {account_name!r} may not get Rollout {rollout!r}: no RoleBinding of this root "
+                          "binds it to a Role allowing get on argoproj.io rollouts")
+            for volume in mounted:
+                name = dig(volume, "configMap", "name")
+                if name and root.find("ConfigMap", name, ns, ""):
+                    needed.append(root.find("ConfigMap", name, ns, ""))
+            # What the guard needs must exist before a PreSync Job on the very first sync.
+            for doc in needed:
+                if doc.get("kind") == "ServiceAccount" and meta(doc).get("name") == "default":
+                    continue
+                if not self.presync(doc) or self.wave(doc) >= self.wave(job):
+                    self.fail(root, job, "migration-guard",
+                              f"{doc.get('kind')} {meta(doc).get('name')} is not a PreSync hook of an earlier sync wave "
+                              f"than the Job ({self.wave(job)}): on the first sync it would not exist yet")
+
+    def canary_smoke_test(self, root: Root):
+        for rollout in root.docs:
+            if rollout.get("kind") != "Rollout" or group_of(rollout) != "argoproj.io":
+                continue
+            canary = dig(rollout, "spec", "strategy", "canary") or {}
+            steps = canary.get("steps") or []
+            if not steps:
+                continue
+            self.checked += 1
+            ns = meta(rollout).get("namespace")
+            first_weight = next((i for i, step in enumerate(steps) if (step or {}).get("setWeight") is not None), None)
+            smoke = False
+            for i, step in enumerate(steps):
+                if first_weight is None or i <= first_weight:
+                    continue
+                for template in dig(step, "analysis", "templates") or []:
+                    kind = "ClusterAnalysisTemplate" if template.get("clusterScope") else "AnalysisTemplate"
+                    found = root.find(kind, template.get("templateName"), ns, "argoproj.io") or \
+                        (self.anywhere(kind, template.get("templateName")) or (None, None))[1]
+                    if found and any(True for _ in analysis_jobs(found)):
+                        smoke = True
+            if not smoke:
+                self.fail(root, rollout, "canary-smoke-test",
+                          "no smoke test among the canary steps: an `analysis` step after the first setWeight whose "
+                          "template runs a Job (provider.job); a canary without user traffic would go untested")
+            if not canary.get("canaryService"):
+                self.fail(root, rollout, "canary-smoke-test",
+                          "no canaryService: a smoke test could not reach the canary pods alone")
+
+    def optional_secret_health(self, root: Root):
+        uses = {}  # secret name -> [optional?]
+        for _, template in root.pod_templates():
+            pod = template.get("spec") or {}
+            for volume in pod.get("volumes") or []:
+                ref = volume.get("secret")
+                if ref and ref.get("secretName"):
+                    uses.setdefault(ref["secretName"], []).append(ref.get("optional") is True)
+                for source in dig(volume, "projected", "sources") or []:
+                    if source.get("secret"):
+                        uses.setdefault(source["secret"].get("name"), []).append(source["secret"].get("optional") is True)
+            for container in (pod.get("initContainers") or []) + (pod.get("containers") or []):
+                for env in container.get("env") or []:
+                    ref = dig(env, "valueFrom", "secretKeyRef")
+                    if ref:
+                        uses.setdefault(ref.get("name"), []).append(ref.get("optional") is True)
+                for env_from in container.get("envFrom") or []:
+                    ref = env_from.get("secretRef")
+                    if ref:
+                        uses.setdefault(ref.get("name"), []).append(ref.get("optional") is True)
+        for doc in root.docs:
+            if doc.get("kind") != "ExternalSecret" or group_of(doc) != "external-secrets.io":
+                continue
+            target = dig(doc, "spec", "target", "name") or meta(doc).get("name")
+            optional = uses.get(target)
+            if not optional or not all(optional):
+                continue
+            self.checked += 1
+            if str((meta(doc).get("annotations") or {}).get(IGNORE_HEALTH, "")).lower() != "true":
+                self.fail(root, doc, "optional-secret-health",
+                          f"every pod uses Secret {target!r} optionally, but a missing source parameter makes this "
+                          f"ExternalSecret Degraded and with it the whole Application: annotate it {IGNORE_HEALTH}: "
+                          "\"true\"")
 
     def check_service_port(self, root, doc, what, name, namespace, port):
         self.checked += 1
@@ -537,6 +712,9 @@ def main() -> int:
     for root in roots:
         if root.entry.get("mode") != "files":  # loose files are applied one by one, by hand
             checker.refs(root)
+            checker.migration_guard(root)
+            checker.canary_smoke_test(root)
+            checker.optional_secret_health(root)
     checker.argocd()
     checker.notifications()
     for exemption in checker.exemptions:

@@ -18,3 +18,18 @@ def rendered_roots(out: Path) -> Iterator[tuple[dict, Path, dict]]:
         origins_file = out / "rendered" / f"{entry['slug']}.origins.json"
         origins = json.loads(origins_file.read_text()) if origins_file.is_file() else {}
         yield entry, rendered, origins
+
+
+ANALYSIS_KINDS = ("AnalysisTemplate", "ClusterAnalysisTemplate")
+
+
+def analysis_jobs(doc: dict) -> Iterator[tuple[str, dict]]:
+    """(metric name, provider.job) for every metric of an Argo Rollouts (Cluster)AnalysisTemplate that
+    runs a Job: Argo Rollouts creates that Job in the rollout's namespace, so its pod template is a
+    workload like any other (policy, references, checkov)."""
+    if doc.get("kind") not in ANALYSIS_KINDS or not str(doc.get("apiVersion", "")).startswith("argoproj.io/"):
+        return
+    for metric in (doc.get("spec") or {}).get("metrics") or []:
+        job = ((metric or {}).get("provider") or {}).get("job")
+        if isinstance(job, dict):
+            yield str(metric.get("name", "?")), job
