@@ -72,7 +72,8 @@ pub struct ServerSettings {
     /// connection closes. More than 100 header fields answer 431 too.
     pub max_header_bytes: usize,
     /// After SIGTERM, how long readiness reports 503 while requests are still served, so load
-    /// balancers stop routing here before the listener closes.
+    /// balancers stop routing here before the listener closes. Defaults to 5 s in production and
+    /// to 0 in development, where no load balancer waits and Ctrl-C should stop at once.
     pub shutdown_grace_ms: u64,
     /// After the grace period, how long in-flight requests may take to finish.
     pub shutdown_drain_ms: u64,
@@ -200,9 +201,17 @@ impl Settings {
                 .try_parsing(true)
                 .source(Some(namespaced)),
         );
-        let mut settings: Settings = builder
-            .build()
-            .context("reading configuration")?
+        let mut layered = builder.clone().build().context("reading configuration")?;
+        // Development stops at once on Ctrl-C: the grace period exists for load balancers, and a
+        // developer waiting for it gains nothing. Set as a default, so a configured value wins.
+        let mode: RunMode = layered.get("environment").unwrap_or_default();
+        if mode == RunMode::Development {
+            layered = builder
+                .set_default("server.shutdown_grace_ms", 0)
+                .and_then(|builder| builder.build())
+                .context("reading configuration")?;
+        }
+        let mut settings: Settings = layered
             .try_deserialize()
             .context("invalid configuration")?;
         settings.read_secret_files()?;

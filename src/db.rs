@@ -1,6 +1,7 @@
 //! The PostgreSQL pool, the embedded migrations, and the instrumentation every query goes through.
 
 mod lease;
+mod preflight;
 mod url_file;
 
 use std::future::Future;
@@ -16,6 +17,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use crate::config::DatabaseSettings;
 
 pub(crate) use lease::{Db, PARKED_IDLE_LIMIT};
+pub use preflight::{DatabaseUnusable, check_database};
 pub(crate) use url_file::follow_url_file;
 
 /// Migrations compiled into the binary, so an image always carries the schema it expects.
@@ -32,7 +34,8 @@ pub static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
 
 /// Builds the pool without connecting: with `migrate_on_start` off, the service starts (and
 /// reports not-ready) while the database is still unreachable, instead of crash-looping. With it
-/// on, `serve` needs the database for the migrations first and fails fast without it.
+/// on, `serve` needs the database for the migrations first and fails fast without it (after
+/// [`check_database`] has said why).
 pub fn connect_lazy(url: &str, settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
     let options = connect_options(url, settings)?;
     Ok(PgPoolOptions::new()

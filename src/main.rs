@@ -83,25 +83,49 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            tracing::error!(error = format!("{err:#}"), "echodiary failed");
+            tracing::error!(error = %one_line(&err), "echodiary failed");
             ExitCode::FAILURE
         }
     }
 }
 
-async fn serve(settings: Settings) -> anyhow::Result<()> {
-    let pool = echodiary::db::connect_lazy(settings.database_url()?, &settings.database)?;
-    if settings.database.migrate_on_start {
-        echodiary::db::migrate(&pool).await?;
+/// The error and its causes on one line, each said once: sqlx's errors repeat their source's text
+/// in their own, so the plain `{:#}` chain printed the same cause two or three times.
+fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
     }
+    line
+}
+
+/// The listeners are bound before the database is touched, so a port already in use fails the
+/// start at once, before any migration. Connections that arrive while the migrations run wait in
+/// the listen backlog and are served once they are done.
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let url = settings.database_url()?;
     let listeners =
         echodiary::Listeners::bind(settings.server.addr, settings.server.ops_addr).await?;
+    let pool = echodiary::db::connect_lazy(url, &settings.database)?;
+    if settings.database.migrate_on_start {
+        echodiary::db::check_database(url, &settings.database, settings.environment).await?;
+        echodiary::db::migrate(&pool).await?;
+    }
     let state = echodiary::AppState::new(settings, pool)?;
     echodiary::run(listeners, state, echodiary::shutdown_signal()).await
 }
 
 async fn migrate(settings: Settings) -> anyhow::Result<()> {
-    let pool = echodiary::db::connect_lazy(settings.database_url()?, &settings.database)?;
+    let url = settings.database_url()?;
+    echodiary::db::check_database(url, &settings.database, settings.environment).await?;
+    let pool = echodiary::db::connect_lazy(url, &settings.database)?;
     echodiary::db::migrate(&pool).await?;
     tracing::info!("migrations applied");
     pool.close().await;

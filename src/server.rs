@@ -22,17 +22,34 @@ pub struct Listeners {
 }
 
 impl Listeners {
+    /// Binds both listeners. `serve` does this before anything touches the database, so a port
+    /// already in use fails the start at once instead of after the migrations.
     pub async fn bind(public: SocketAddr, ops: SocketAddr) -> anyhow::Result<Self> {
-        use anyhow::Context;
         Ok(Self {
-            public: TcpListener::bind(public)
-                .await
-                .with_context(|| format!("binding the public listener to {public}"))?,
-            ops: TcpListener::bind(ops)
-                .await
-                .with_context(|| format!("binding the ops listener to {ops}"))?,
+            public: bind_one(public, "ECHODIARY__SERVER__ADDR").await?,
+            ops: bind_one(ops, "ECHODIARY__SERVER__OPS_ADDR").await?,
         })
     }
+}
+
+async fn bind_one(addr: SocketAddr, key: &str) -> anyhow::Result<TcpListener> {
+    use std::io::ErrorKind;
+    TcpListener::bind(addr).await.map_err(|err| {
+        let hint = match err.kind() {
+            ErrorKind::AddrInUse => format!(
+                "is another echodiary (or anything else) listening there? stop it, or choose \
+                 another port with {key}"
+            ),
+            ErrorKind::PermissionDenied => format!(
+                "ports below 1024 need privileges; choose another port with {key}"
+            ),
+            ErrorKind::AddrNotAvailable => {
+                format!("no network interface has this address; check {key}")
+            }
+            _ => format!("check {key}"),
+        };
+        anyhow::anyhow!("cannot listen on {addr} ({key}): {err}; {hint}")
+    })
 }
 
 /// Serves until `shutdown` completes, then: readiness turns 503 at once; requests are still served

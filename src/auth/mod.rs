@@ -115,7 +115,8 @@ async fn register(
     let user = state
         .db
         .run(async |conn| users::db::insert(conn, new_user).await)
-        .await?;
+        .await?
+        .ok_or_else(users::email_taken)?;
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, "/api/v1/users/me")],

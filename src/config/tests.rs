@@ -33,6 +33,27 @@ fn defaults_match_the_documented_table() {
 }
 
 #[test]
+fn the_shutdown_grace_defaults_to_0_in_development_and_5_s_in_production() {
+    let production = [
+        ("ECHODIARY__ENVIRONMENT", "production"),
+        ("ECHODIARY__AUTH__JWT_SECRET", &fresh_key()),
+    ];
+    assert_eq!(load(&[]).expect("loads").server.shutdown_grace_ms, 0);
+    assert_eq!(load(&production).expect("loads").server.shutdown_grace_ms, 5000);
+    let grace = ("ECHODIARY__SERVER__SHUTDOWN_GRACE_MS", "750");
+    assert_eq!(load(&[grace]).expect("loads").server.shutdown_grace_ms, 750);
+    let mut explicit = production.to_vec();
+    explicit.push(grace);
+    assert_eq!(load(&explicit).expect("loads").server.shutdown_grace_ms, 750);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("echodiary.toml");
+    std::fs::write(&file, "[server]\nshutdown_grace_ms = 1500\n").expect("write");
+    let from_file = Settings::load_from(Some(&file), []).expect("loads");
+    assert_eq!(from_file.server.shutdown_grace_ms, 1500);
+}
+
+#[test]
 fn namespaced_environment_keys_override_defaults_and_database_url() {
     let settings = load(&[
         ("DATABASE_URL", "postgres://a@h/one"),

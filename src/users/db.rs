@@ -1,6 +1,6 @@
 //! Account SQL. Emails arrive already normalised (trimmed, lower case).
 
-use sqlx::PgExecutor;
+use sqlx::{Acquire, PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use super::User;
@@ -12,21 +12,39 @@ pub(crate) struct NewUser<'a> {
     pub(crate) display_name: Option<&'a str>,
 }
 
-/// Inserts an account; a taken email surfaces as the `users_email_key` violation (409).
-pub(crate) async fn insert(db: impl PgExecutor<'_>, new: NewUser<'_>) -> Result<User, sqlx::Error> {
+/// Every statement that gives `users.email` a value first takes this transaction-scoped advisory
+/// lock on the value (the second key is `hashtext(email)`), so two of them never race for the same
+/// address.
+///
+/// Why not let the unique constraint decide: a violated constraint is an error, and PostgreSQL
+/// logs every error with its detail, `Key (email)=(...) already exists.`, so each taken address
+/// would land in the database's own log (on a managed database: in the cloud's log service).
+/// Under the lock an address is checked and written by one transaction at a time, and a taken one
+/// is reported by a row count instead of an error. The constraint stays, as the last word.
+const EMAIL_LOCK_CLASS: i32 = 0x7573_6572;
+
+/// Inserts an account; `None` when the email is taken. The lock is taken inside the statement, and
+/// `ON CONFLICT` also covers a writer that does not take it.
+pub(crate) async fn insert(
+    db: impl PgExecutor<'_>,
+    new: NewUser<'_>,
+) -> Result<Option<User>, sqlx::Error> {
     timed(
         "users_insert",
         sqlx::query_as!(
             User,
             r#"INSERT INTO users (id, email, password_hash, display_name)
-               VALUES ($1, $2, $3, $4)
+               SELECT $1::uuid, $2::text, $3::text, $4::text
+                 FROM pg_advisory_xact_lock($5, hashtext($2))
+               ON CONFLICT (email) DO NOTHING
                RETURNING id, email, display_name, created_at"#,
             Uuid::now_v7(),
             new.email,
             new.password_hash,
             new.display_name,
+            EMAIL_LOCK_CLASS,
         )
-        .fetch_one(db),
+        .fetch_optional(db),
     )
     .await
 }
@@ -100,9 +118,60 @@ pub(crate) async fn set_password(
     Ok(())
 }
 
-/// Changes the fields given (`display_name: Some(None)` clears it); a taken email surfaces as the
-/// `users_email_key` violation (409). `None` when the account is gone.
+/// What [`update_profile`] did.
+pub(crate) enum ProfileChange {
+    Updated(User),
+    EmailTaken,
+    /// The account is gone (deleted since the token was issued).
+    NoAccount,
+}
+
+/// Changes the fields given (`display_name: Some(None)` clears it). A new email is checked and
+/// written under the email lock (see [`EMAIL_LOCK_CLASS`]), in one transaction, after the lock is
+/// held: under READ COMMITTED each statement sees what was committed before it started, so the
+/// check sees any account that took the address while this one waited for the lock.
 pub(crate) async fn update_profile(
+    conn: &mut PgConnection,
+    id: Uuid,
+    email: Option<&str>,
+    display_name: Option<Option<&str>>,
+) -> Result<ProfileChange, sqlx::Error> {
+    let changed = |user: Option<User>| user.map_or(ProfileChange::NoAccount, ProfileChange::Updated);
+    let Some(email) = email else {
+        return Ok(changed(update(conn, id, None, display_name).await?));
+    };
+    let mut tx = conn.begin().await?;
+    timed(
+        "users_lock_email",
+        sqlx::query!(
+            "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+            EMAIL_LOCK_CLASS,
+            email
+        )
+        .execute(&mut *tx),
+    )
+    .await?;
+    let taken = timed(
+        "users_email_taken",
+        sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM users WHERE email = $1 AND id <> $2) AS "taken!""#,
+            email,
+            id
+        )
+        .fetch_one(&mut *tx),
+    )
+    .await?;
+    let change = if taken {
+        ProfileChange::EmailTaken
+    } else {
+        changed(update(&mut *tx, id, Some(email), display_name).await?)
+    };
+    // Nothing was written when the address is taken; committing ends the transaction either way.
+    tx.commit().await?;
+    Ok(change)
+}
+
+async fn update(
     db: impl PgExecutor<'_>,
     id: Uuid,
     email: Option<&str>,

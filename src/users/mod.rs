@@ -129,11 +129,20 @@ async fn update_me(
         auth::check_password(&state, &current.email, &client, password).await?;
     }
     let display_name = body.display_name.as_ref().map(Option::as_deref);
-    let updated = state
+    let change = state
         .db
         .run(async |conn| {
             db::update_profile(conn, user.id, new_email.as_deref(), display_name).await
         })
         .await?;
-    updated.map(Json).ok_or(ApiError::Unauthorized)
+    match change {
+        db::ProfileChange::Updated(user) => Ok(Json(user)),
+        db::ProfileChange::EmailTaken => Err(email_taken()),
+        db::ProfileChange::NoAccount => Err(ApiError::Unauthorized),
+    }
+}
+
+/// The answer when another account has the email (registration and email change).
+pub(crate) fn email_taken() -> ApiError {
+    ApiError::Conflict("an account with this email already exists".into())
 }

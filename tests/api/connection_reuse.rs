@@ -107,8 +107,8 @@ async fn a_small_pool_serves_a_crowd_of_requests_without_a_timeout() {
         ])
         .await;
         let (user, id) = user_with_entry(&app).await;
-        // Readers and writers, so connections come back both clean and after errors (404s are
-        // clean; a duplicate registration is a database error).
+        // Readers and writers: reads, misses (404) and duplicate registrations (409, found
+        // without a database error) all share the two connections.
         let reads = (0..150).map(|_| async { get_entry(&app, &user, &id).await });
         let missing = (0..25).map(|_| async {
             let path = format!("/api/v1/entries/{}", uuid::Uuid::new_v4());

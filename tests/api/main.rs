@@ -11,6 +11,7 @@ mod cli;
 mod connection_reuse;
 mod credential_rotation;
 mod database;
+mod database_log;
 mod deploy_config;
 mod docs;
 mod drills;

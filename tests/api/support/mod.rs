@@ -21,14 +21,19 @@ use tokio::task::JoinHandle;
 
 pub(crate) const PASSWORD: &str = "correct horse battery";
 
-/// The admin URL of the server tests create their databases on: `DATABASE_URL` when given,
-/// otherwise a throwaway cluster shared by this test binary.
+/// The admin URL of the server tests create their databases on: a throwaway cluster shared by
+/// this test binary, unless `ECHODIARY_TEST_DATABASE_URL` names a server (a superuser URL) to use
+/// instead. `DATABASE_URL` is deliberately ignored: a shell set up for `cargo run` exports it, and
+/// the suite must not fill the development server with test databases.
 pub(crate) fn admin_url() -> String {
-    std::env::var("DATABASE_URL").unwrap_or_else(|_| postgres::shared_cluster_admin_url())
+    std::env::var("ECHODIARY_TEST_DATABASE_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+        .unwrap_or_else(|| postgres::shared_cluster_admin_url())
 }
 
-/// Creates an empty database with a unique name and returns its URL.
-pub(crate) async fn fresh_database(admin_url: &str) -> String {
+/// Creates an empty database with a unique name; it is dropped when the returned guard is.
+pub(crate) async fn fresh_database(admin_url: &str) -> TestDatabase {
     let name = format!("test_{}", uuid::Uuid::new_v4().simple());
     let admin = sqlx_connect(admin_url).await;
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
@@ -36,7 +41,70 @@ pub(crate) async fn fresh_database(admin_url: &str) -> String {
         .await
         .expect("create the test database");
     admin.close().await;
-    replace_database(admin_url, &name)
+    TestDatabase {
+        url: replace_database(admin_url, &name),
+        admin_url: admin_url.to_owned(),
+        name,
+    }
+}
+
+/// A database made for one test. Dropping the guard drops the database, open connections and
+/// all, so it goes at the end of the test or while a failing test unwinds: on a server named by
+/// `ECHODIARY_TEST_DATABASE_URL` nothing is left behind, and the throwaway cluster stays small.
+/// Derefs to its URL.
+pub(crate) struct TestDatabase {
+    url: String,
+    admin_url: String,
+    name: String,
+}
+
+impl TestDatabase {
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl std::ops::Deref for TestDatabase {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        // Drop cannot await, and may run on the test's runtime thread (which must not block on
+        // itself): the statement runs on a thread and runtime of its own.
+        let admin_url = self.admin_url.clone();
+        let statement = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime.block_on(async {
+                use sqlx::Connection;
+                let work = async {
+                    let mut admin = sqlx::PgConnection::connect(&admin_url).await?;
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+                        .execute(&mut admin)
+                        .await?;
+                    admin.close().await
+                };
+                match tokio::time::timeout(Duration::from_secs(30), work).await {
+                    Ok(result) => result.map_err(|e| e.to_string()),
+                    Err(_) => Err("timed out".to_owned()),
+                }
+            })
+        })
+        .join();
+        // A test that stopped its private cluster for good leaves nothing to drop; that cluster
+        // is deleted anyway. Panicking here could abort a test that is already failing.
+        if let Ok(Err(why)) | Err(why) = dropped.map_err(|_| "panicked".to_owned()) {
+            eprintln!("could not drop the test database {}: {why}", self.name);
+        }
+    }
 }
 
 pub(crate) fn replace_database(url: &str, database: &str) -> String {
@@ -108,6 +176,8 @@ pub(crate) struct TestApp {
     pub(crate) lifecycle: echodiary::Lifecycle,
     stop: Option<oneshot::Sender<()>>,
     pub(crate) server: Option<JoinHandle<anyhow::Result<()>>>,
+    /// Last, so that it is dropped after everything else that uses the database.
+    database: Option<TestDatabase>,
 }
 
 impl TestApp {
@@ -117,8 +187,10 @@ impl TestApp {
 
     /// Spawns with extra `ECHODIARY__...` settings, on a fresh migrated database.
     pub(crate) async fn spawn_with(overrides: &[(&str, &str)]) -> Self {
-        let database_url = fresh_database(&admin_url()).await;
-        Self::spawn_on(&database_url, overrides, true).await
+        let database = fresh_database(&admin_url()).await;
+        let mut app = Self::spawn_on(&database, overrides, true).await;
+        app.database = Some(database);
+        app
     }
 
     pub(crate) async fn spawn_on(
@@ -158,6 +230,7 @@ impl TestApp {
             lifecycle,
             stop: Some(stop),
             server: Some(server),
+            database: None,
         }
     }
 

@@ -123,6 +123,11 @@ impl PgCluster {
         self.major
     }
 
+    /// Everything the server has logged so far (its stderr, as `pg_ctl -l` keeps it).
+    pub(crate) fn server_log(&self) -> String {
+        fs::read_to_string(self.log_path()).unwrap_or_else(|e| panic!("read the server log: {e}"))
+    }
+
     fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }

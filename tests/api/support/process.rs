@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 use crate::support::row_lock::{RowLock, blocked_by_row_lock};
-use crate::support::{admin_url, fresh_database, sensitive, suite_logs};
+use crate::support::{TestDatabase, admin_url, fresh_database, sensitive, suite_logs};
 
 const BIN: &str = env!("CARGO_BIN_EXE_echodiary");
 
@@ -137,11 +137,20 @@ impl Proc {
 
     /// SIGTERM, as an orchestrator sends it (std has no kill(2) without libc; `kill` does).
     pub(crate) fn terminate(&self) {
+        self.signal("-TERM");
+    }
+
+    /// SIGINT, as Ctrl-C in a terminal sends it.
+    pub(crate) fn interrupt(&self) {
+        self.signal("-INT");
+    }
+
+    fn signal(&self, which: &str) {
         let sent = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([which, &self.child.id().to_string()])
             .status()
             .expect("run kill");
-        assert!(sent.success(), "kill -TERM failed");
+        assert!(sent.success(), "kill {which} failed");
     }
 
     /// Waits for the exit without blocking the runtime; kills the process and fails after `limit`.
@@ -206,13 +215,17 @@ pub(crate) struct Service {
     pub(crate) ops: String,
     pub(crate) client: reqwest::Client,
     database_url: String,
+    /// The database made for this service, if [`Service::start`] made it; dropped with it.
+    _database: Option<TestDatabase>,
 }
 
 impl Service {
     /// Production mode (JSON logs, a real secret) on a fresh database that `serve` migrates itself.
     pub(crate) async fn start(overrides: &[(&str, &str)]) -> Self {
-        let url = fresh_database(&admin_url()).await;
-        Self::start_on(&url, overrides).await
+        let database = fresh_database(&admin_url()).await;
+        let mut service = Self::start_on(&database, overrides).await;
+        service._database = Some(database);
+        service
     }
 
     pub(crate) async fn start_on(database_url: &str, overrides: &[(&str, &str)]) -> Self {
@@ -228,7 +241,23 @@ impl Service {
             ("RUST_LOG", "info"),
             ("NO_COLOR", "1"),
         ];
-        let mut proc = Proc::spawn(&["serve"], &merged(&base, overrides));
+        Self::start_with_env(database_url, merged(&base, overrides)).await
+    }
+
+    /// Development mode with its own defaults (shutdown phases included), as `cargo run` starts.
+    pub(crate) async fn start_in_development(database_url: &str) -> Self {
+        let env = env(&[
+            ("DATABASE_URL", database_url),
+            ("ECHODIARY__SERVER__ADDR", "127.0.0.1:0"),
+            ("ECHODIARY__SERVER__OPS_ADDR", "127.0.0.1:0"),
+            ("RUST_LOG", "info"),
+            ("NO_COLOR", "1"),
+        ]);
+        Self::start_with_env(database_url, env).await
+    }
+
+    async fn start_with_env(database_url: &str, env: Vec<(String, String)>) -> Self {
+        let mut proc = Proc::spawn(&["serve"], &env);
         let deadline = Instant::now() + Duration::from_secs(30);
         let (public, ops) = loop {
             if let Some(addrs) = serving_addresses(&proc.stdout()) {
@@ -253,6 +282,7 @@ impl Service {
                 .build()
                 .expect("an HTTP client"),
             database_url: database_url.to_owned(),
+            _database: None,
         }
     }
 
