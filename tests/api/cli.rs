@@ -1,6 +1,7 @@
-//! The `echodiary` subcommands besides `serve`: `migrate` racing itself or failing without
-//! leaking the password, `config` redacting every secret, `healthcheck` exit codes, and `serve`
-//! refusing to start in production without a real secret.
+//! The `echodiary` subcommands and start-up failures: `migrate` racing itself, `config`
+//! redacting every secret, `healthcheck` exit codes, `serve` refusing to start in production
+//! without a real secret, and start-up errors (database down, unknown role, busy port) said once,
+//! in one line naming the address, the cause and what to try.
 
 use std::time::{Duration, Instant};
 
@@ -10,6 +11,7 @@ use crate::lifecycle::assert_schema_complete;
 use crate::support::process::{Proc, env, merged, run};
 use crate::support::sensitive;
 use crate::support::wait::within;
+use crate::support::postgres::shared_cluster_admin_url;
 use crate::support::{TestApp, admin_url, fresh_database};
 
 #[tokio::test]
@@ -28,26 +30,138 @@ async fn two_concurrent_migrate_processes_both_succeed_and_apply_each_migration_
     .await;
 }
 
+/// A loopback port nothing listens on.
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("bound").port()
+}
+
+/// The one line the process logged about `needle`: it must say it exactly once.
+fn the_line_about(proc: &Proc, needle: &str) -> String {
+    let output = proc.output();
+    assert_eq!(output.matches(needle).count(), 1, "said once:\n{output}");
+    let line = output.lines().find(|line| line.contains(needle));
+    line.expect("the line").to_owned()
+}
+
 #[tokio::test]
-async fn migrate_exits_non_zero_without_leaking_the_password_when_the_database_is_unreachable() {
+async fn migrate_with_postgresql_down_says_connection_refused_at_once_without_the_password() {
     within(Duration::from_secs(60), async {
-        let port = {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-            listener.local_addr().expect("bound").port()
-        };
+        let port = free_port();
         let password = format!("unreachable-{}", uuid::Uuid::new_v4().simple());
         let url = format!("postgres://postgres:{password}@127.0.0.1:{port}/nowhere");
         let env = env(&[
             ("DATABASE_URL", &url),
-            ("ECHODIARY__DATABASE__ACQUIRE_TIMEOUT_MS", "500"),
+            // The cause is known at once: nothing may wait for the pool's timeout.
+            ("ECHODIARY__DATABASE__ACQUIRE_TIMEOUT_MS", "30000"),
             ("NO_COLOR", "1"),
         ]);
         let started = Instant::now();
         let (status, proc) = run(&["migrate"], &env).await;
-        assert!(!status.success(), "{}", proc.output());
+        assert_eq!(status.code(), Some(1), "{}", proc.output());
         assert!(started.elapsed() < Duration::from_secs(10));
-        assert!(proc.output().contains("migrations"), "{}", proc.output());
+        let line = the_line_about(&proc, "connection refused");
+        assert!(line.contains(&format!("127.0.0.1:{port}")), "{line}");
         assert!(!proc.output().contains(&password), "{}", proc.output());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn serve_with_postgresql_down_names_the_address_and_how_to_start_it_in_one_line() {
+    within(Duration::from_secs(60), async {
+        let port = free_port();
+        let url = format!("postgres://postgres@127.0.0.1:{port}/echodiary");
+        let env = env(&[
+            ("DATABASE_URL", &url),
+            ("ECHODIARY__SERVER__ADDR", "127.0.0.1:0"),
+            ("ECHODIARY__SERVER__OPS_ADDR", "127.0.0.1:0"),
+            ("ECHODIARY__DATABASE__ACQUIRE_TIMEOUT_MS", "30000"),
+            ("NO_COLOR", "1"),
+        ]);
+        let started = Instant::now();
+        let (status, proc) = run(&["serve"], &env).await;
+        assert_eq!(status.code(), Some(1), "{}", proc.output());
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "waited for the pool's timeout\n{}",
+            proc.output()
+        );
+        let line = the_line_about(&proc, "connection refused");
+        let running = format!("is PostgreSQL running on 127.0.0.1:{port}?");
+        for expected in [running.as_str(), "scripts/dev-postgres.sh start"] {
+            assert!(line.contains(expected), "{expected:?} in {line}");
+        }
+        assert!(!proc.output().contains("pool timed out"), "{}", proc.output());
+        assert!(!proc.stdout().contains("serving"), "{}", proc.output());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn serve_as_an_unknown_role_says_the_role_does_not_exist_once_and_what_to_check() {
+    within(Duration::from_secs(60), async {
+        // The harness's own cluster, whatever the suite runs against: its trust authentication
+        // is what makes PostgreSQL name the missing role.
+        let mut url = url::Url::parse(&shared_cluster_admin_url()).expect("a URL");
+        url.set_username("nosuchuser").expect("a user name");
+        let env = env(&[
+            ("DATABASE_URL", url.as_str()),
+            ("ECHODIARY__SERVER__ADDR", "127.0.0.1:0"),
+            ("ECHODIARY__SERVER__OPS_ADDR", "127.0.0.1:0"),
+            ("NO_COLOR", "1"),
+        ]);
+        let (status, proc) = run(&["serve"], &env).await;
+        assert_eq!(status.code(), Some(1), "{}", proc.output());
+        let line = the_line_about(&proc, r#"role "nosuchuser" does not exist"#);
+        let server = format!(
+            "{}:{}",
+            url.host_str().expect("a host"),
+            url.port().expect("a port")
+        );
+        for expected in [server.as_str(), "check the user name in DATABASE_URL"] {
+            assert!(line.contains(expected), "{expected:?} in {line}");
+        }
+        assert!(!line.contains(" at line "), "{line}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn serve_on_a_busy_port_fails_on_the_port_before_touching_the_database() {
+    within(Duration::from_secs(60), async {
+        let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("a port to occupy");
+        let busy = busy.local_addr().expect("bound").to_string();
+        let unmigrated = fresh_database(&admin_url()).await;
+        let unreachable = format!("postgres://postgres@127.0.0.1:{}/down", free_port());
+        for database_url in [&*unmigrated, unreachable.as_str()] {
+            for (key, other) in [
+                ("ECHODIARY__SERVER__ADDR", "ECHODIARY__SERVER__OPS_ADDR"),
+                ("ECHODIARY__SERVER__OPS_ADDR", "ECHODIARY__SERVER__ADDR"),
+            ] {
+                let env = env(&[
+                    ("DATABASE_URL", database_url),
+                    (key, &busy),
+                    (other, "127.0.0.1:0"),
+                    ("NO_COLOR", "1"),
+                ]);
+                let (status, proc) = run(&["serve"], &env).await;
+                assert_eq!(status.code(), Some(1), "{}", proc.output());
+                let line = the_line_about(&proc, "cannot listen on");
+                for expected in [busy.as_str(), key, "already in use"] {
+                    assert!(line.contains(expected), "{expected:?} in {line}");
+                }
+                assert!(!proc.output().contains("PostgreSQL"), "{}", proc.output());
+            }
+        }
+        let admin = crate::support::sqlx_connect(&unmigrated).await;
+        let migrations: Option<String> =
+            sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
+                .fetch_one(&admin)
+                .await
+                .expect("to_regclass");
+        assert_eq!(migrations, None, "no migration ran");
+        admin.close().await;
     })
     .await;
 }

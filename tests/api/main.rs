@@ -15,6 +15,7 @@ mod database_log;
 mod deploy_config;
 mod docs;
 mod drills;
+mod harness;
 mod entries;
 mod export_memory;
 mod health;

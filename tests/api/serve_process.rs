@@ -1,6 +1,6 @@
 //! `echodiary serve` as a process under SIGTERM: readiness drops, the in-flight request drains
-//! and the exit is 0; a stuck request is cut at the drain deadline; and without migrate-on-start
-//! it comes up live but not ready while the database is down.
+//! and the exit is 0; a stuck request is cut at the drain deadline; without migrate-on-start it
+//! comes up live but not ready while the database is down; in development Ctrl-C stops it at once.
 
 use std::time::{Duration, Instant};
 
@@ -8,6 +8,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::support::process::{Service, account};
+use crate::support::{admin_url, fresh_database};
 use crate::support::wait::{listener_closes, readiness_becomes, within};
 
 #[tokio::test]
@@ -146,6 +147,31 @@ async fn serve_without_migrate_on_start_comes_up_live_but_not_ready_while_the_da
         );
         assert_eq!(scrape.value("app_ready", &[]), Some(0.0));
         service.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn serve_in_development_stops_at_once_on_ctrl_c_without_a_shutdown_grace() {
+    within(Duration::from_secs(60), async {
+        let database = fresh_database(&admin_url()).await;
+        let mut service = Service::start_in_development(&database).await;
+        let interrupted = Instant::now();
+        service.proc.interrupt();
+        let status = service.proc.wait(Duration::from_secs(15)).await;
+        let took = interrupted.elapsed();
+        assert!(status.success(), "exit {status}\n{}", service.proc.output());
+        // Production's default grace alone is 5 s.
+        assert!(
+            took < Duration::from_millis(2500),
+            "exited {took:?} after SIGINT\n{}",
+            service.proc.output()
+        );
+        assert!(
+            service.proc.stdout().contains("grace_ms=0"),
+            "{}",
+            service.proc.output()
+        );
     })
     .await;
 }
