@@ -211,9 +211,7 @@ impl Settings {
                 .and_then(|builder| builder.build())
                 .context("reading configuration")?;
         }
-        let mut settings: Settings = layered
-            .try_deserialize()
-            .context("invalid configuration")?;
+        let mut settings: Settings = layered.try_deserialize().context("invalid configuration")?;
         settings.read_secret_files()?;
         settings.check()?;
         Ok(settings)

@@ -45,7 +45,7 @@ fn main() -> ExitCode {
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(settings) => settings,
         Err(err) => {
-            eprintln!("echodiary: configuration error: {err:#}");
+            eprintln!("echodiary: configuration error: {}", one_line(&err));
             return ExitCode::from(2);
         }
     };

@@ -40,9 +40,9 @@ async fn bind_one(addr: SocketAddr, key: &str) -> anyhow::Result<TcpListener> {
                 "is another echodiary (or anything else) listening there? stop it, or choose \
                  another port with {key}"
             ),
-            ErrorKind::PermissionDenied => format!(
-                "ports below 1024 need privileges; choose another port with {key}"
-            ),
+            ErrorKind::PermissionDenied => {
+                format!("ports below 1024 need privileges; choose another port with {key}")
+            }
             ErrorKind::AddrNotAvailable => {
                 format!("no network interface has this address; check {key}")
             }

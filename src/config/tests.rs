@@ -39,12 +39,18 @@ fn the_shutdown_grace_defaults_to_0_in_development_and_5_s_in_production() {
         ("ECHODIARY__AUTH__JWT_SECRET", &fresh_key()),
     ];
     assert_eq!(load(&[]).expect("loads").server.shutdown_grace_ms, 0);
-    assert_eq!(load(&production).expect("loads").server.shutdown_grace_ms, 5000);
+    assert_eq!(
+        load(&production).expect("loads").server.shutdown_grace_ms,
+        5000
+    );
     let grace = ("ECHODIARY__SERVER__SHUTDOWN_GRACE_MS", "750");
     assert_eq!(load(&[grace]).expect("loads").server.shutdown_grace_ms, 750);
     let mut explicit = production.to_vec();
     explicit.push(grace);
-    assert_eq!(load(&explicit).expect("loads").server.shutdown_grace_ms, 750);
+    assert_eq!(
+        load(&explicit).expect("loads").server.shutdown_grace_ms,
+        750
+    );
 
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("echodiary.toml");

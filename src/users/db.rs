@@ -136,7 +136,8 @@ pub(crate) async fn update_profile(
     email: Option<&str>,
     display_name: Option<Option<&str>>,
 ) -> Result<ProfileChange, sqlx::Error> {
-    let changed = |user: Option<User>| user.map_or(ProfileChange::NoAccount, ProfileChange::Updated);
+    let changed =
+        |user: Option<User>| user.map_or(ProfileChange::NoAccount, ProfileChange::Updated);
     let Some(email) = email else {
         return Ok(changed(update(conn, id, None, display_name).await?));
     };

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::lifecycle::assert_schema_complete;
+use crate::support::postgres::shared_cluster_admin_url;
 use crate::support::process::{Proc, env, merged, run};
 use crate::support::sensitive;
 use crate::support::wait::within;
-use crate::support::postgres::shared_cluster_admin_url;
 use crate::support::{TestApp, admin_url, fresh_database};
 
 #[tokio::test]
@@ -92,7 +92,11 @@ async fn serve_with_postgresql_down_names_the_address_and_how_to_start_it_in_one
         for expected in [running.as_str(), "scripts/dev-postgres.sh start"] {
             assert!(line.contains(expected), "{expected:?} in {line}");
         }
-        assert!(!proc.output().contains("pool timed out"), "{}", proc.output());
+        assert!(
+            !proc.output().contains("pool timed out"),
+            "{}",
+            proc.output()
+        );
         assert!(!proc.stdout().contains("serving"), "{}", proc.output());
     })
     .await;

@@ -48,8 +48,16 @@ async fn taken_emails_at_registration_and_email_change_never_reach_postgresqls_l
         let crowded = address("crowded");
         let statuses = join_all((0..8).map(|_| app.register(&crowded, PASSWORD))).await;
         let statuses: Vec<u16> = statuses.iter().map(|r| r.status().as_u16()).collect();
-        assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
-        assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 7, "{statuses:?}");
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 201).count(),
+            1,
+            "{statuses:?}"
+        );
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 409).count(),
+            7,
+            "{statuses:?}"
+        );
 
         // Changing to a taken address.
         let (first, second) = (app.user().await, app.user().await);
@@ -71,7 +79,10 @@ async fn taken_emails_at_registration_and_email_change_never_reach_postgresqls_l
         let log = cluster.server_log();
         assert!(log.contains("ready to accept connections"), "{log}");
         for email in [&taken, &crowded, &contested, &first.email, &second.email] {
-            assert!(!log.contains(email.as_str()), "{email} in PostgreSQL's log:\n{log}");
+            assert!(
+                !log.contains(email.as_str()),
+                "{email} in PostgreSQL's log:\n{log}"
+            );
         }
         assert!(!log.contains("@example.com"), "{log}");
         assert!(!log.contains("users_email_key"), "{log}");

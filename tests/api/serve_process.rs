@@ -8,8 +8,8 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::support::process::{Service, account};
-use crate::support::{admin_url, fresh_database};
 use crate::support::wait::{listener_closes, readiness_becomes, within};
+use crate::support::{admin_url, fresh_database};
 
 #[tokio::test]
 async fn serve_drains_the_in_flight_request_and_exits_0_after_sigterm() {

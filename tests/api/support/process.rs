@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 use crate::support::row_lock::{RowLock, blocked_by_row_lock};
+pub(crate) use crate::support::service_accounts::{account, login, login_answer};
 use crate::support::{TestDatabase, admin_url, fresh_database, sensitive, suite_logs};
 
 const BIN: &str = env!("CARGO_BIN_EXE_echodiary");
@@ -369,48 +370,4 @@ fn serving_addresses(stdout: &str) -> Option<(String, String)> {
         };
         field("public=").zip(field("ops="))
     })
-}
-
-/// Registers, logs in and returns a bearer token, against a service started by the test.
-pub(crate) async fn account(service: &Service, email: &str, password: &str) -> String {
-    sensitive::record(email);
-    sensitive::record(password);
-    let registered = service
-        .client
-        .post(service.url("/api/v1/auth/register"))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await
-        .expect("register");
-    assert_eq!(registered.status(), StatusCode::CREATED);
-    login(service, email, password).await
-}
-
-/// Logs in to an existing account and returns a bearer token.
-pub(crate) async fn login(service: &Service, email: &str, password: &str) -> String {
-    let answer = login_answer(service, email, password).await;
-    answer["access_token"]
-        .as_str()
-        .expect("an access token")
-        .to_owned()
-}
-
-/// Logs in to an existing account and returns the whole answer (both tokens recorded for the
-/// log scan).
-pub(crate) async fn login_answer(service: &Service, email: &str, password: &str) -> Value {
-    sensitive::record(email);
-    sensitive::record(password);
-    let login = service
-        .client
-        .post(service.url("/api/v1/auth/login"))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(login.status(), StatusCode::OK);
-    let answer: Value = login.json().await.expect("token JSON");
-    for token in ["access_token", "refresh_token"] {
-        sensitive::record(answer[token].as_str().expect("a token"));
-    }
-    answer
 }
