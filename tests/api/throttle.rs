@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::support::process::Service;
 use crate::support::wait::within;
-use crate::support::{PASSWORD, TestApp, assert_problem, sensitive};
+use crate::support::{PASSWORD, TestApp, admin_url, assert_problem, fresh_database, sensitive};
 
 /// Trusting `X-Forwarded-For` lets one test speak from many addresses, as clients behind the
 /// cluster's proxy do.
@@ -255,8 +255,10 @@ async fn rows_of_ended_windows_are_deleted_by_later_attempts() {
 #[tokio::test]
 async fn failures_count_across_serve_processes_and_survive_a_restart() {
     within(Duration::from_secs(90), async {
-        let first = Service::start(&[]).await;
-        let second = Service::start_on(first.database_url(), &[]).await;
+        // The test's own database: it outlives both processes, for the one that replaces them.
+        let database = fresh_database(&admin_url()).await;
+        let first = Service::start_on(&database, &[]).await;
+        let second = Service::start_on(&database, &[]).await;
         let (email, password) = ("shared@example.com", "the real password");
         sensitive::record(email);
         sensitive::record(password);
@@ -288,10 +290,9 @@ async fn failures_count_across_serve_processes_and_survive_a_restart() {
             );
         }
         // A deploy replaces both processes; the count is in the database, not in them.
-        let url = first.database_url().to_owned();
         first.stop().await;
         second.stop().await;
-        let replaced = Service::start_on(&url, &[]).await;
+        let replaced = Service::start_on(&database, &[]).await;
         let limited = post(&replaced, account.clone(), "/api/v1/auth/login").await;
         assert_eq!(
             limited.expect("login").status(),
