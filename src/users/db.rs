@@ -21,6 +21,9 @@ pub(crate) struct NewUser<'a> {
 /// would land in the database's own log (on a managed database: in the cloud's log service).
 /// Under the lock an address is checked and written by one transaction at a time, and a taken one
 /// is reported by a row count instead of an error. The constraint stays, as the last word.
+///
+/// The first key is "user" in ASCII: two-key advisory locks of another purpose pick another one,
+/// and sqlx's migration lock is a one-key lock, a separate space.
 const EMAIL_LOCK_CLASS: i32 = 0x7573_6572;
 
 /// Inserts an account; `None` when the email is taken. The lock is taken inside the statement, and
