@@ -85,6 +85,20 @@ def leaks(line, needles):
     return out
 
 
+def shape(line):
+    """The keys of a JSON log line and its event name: enough to find the code that wrote it,
+    no values (one of them leaks)."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return "not JSON"
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    fields = record.get("fields") if isinstance(record.get("fields"), dict) else record
+    keys = sorted(set(record) | set(fields))
+    return f"keys {','.join(keys)}; target {record.get('target', '?')}"
+
+
 def read_values(directory):
     values, files = set(), 0
     for path in sorted(directory.glob("sensitive-*.txt")):
@@ -113,7 +127,7 @@ def scan(directory):
                 for kind, shown in leaks(line.rstrip("\n"), needles):
                     findings += 1
                     if findings <= MAX_REPORTED:
-                        report.append(f"{path}:{number}: {kind}: {shown}")
+                        report.append(f"{path}:{number}: {kind}: {shown} ({shape(line)})")
     if findings > MAX_REPORTED:
         report.append(f"... and {findings - MAX_REPORTED} more")
     report.append(
