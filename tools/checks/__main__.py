@@ -1,0 +1,33 @@
+"""`python -m checks NAME [ARGS]`: run one of the repository's checks (run from tools/, or with
+tools/ on PYTHONPATH). Exit status 0 when it passed, 1 when it found problems, 2 for bad usage."""
+
+import argparse
+from pathlib import Path
+
+from checks import checkov_scan, terraform, terraform_rules
+from checks.findings import Findings
+from checks.hcl import load
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_terraform(args) -> int:
+    module_dir = Path(args.dir)
+    status = terraform.check(module_dir).report()
+    skips = terraform_rules.inline_skips(load(module_dir), Findings("skips"))
+    report = checkov_scan.run(module_dir, "terraform")
+    return max(status, checkov_scan.audit(report, skips, "terraform checkov").report())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m checks", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    tf = commands.add_parser("terraform", help="the Terraform module: conventions, project rules, checkov")
+    tf.add_argument("--dir", default=str(REPO / "deploy" / "terraform"))
+    tf.set_defaults(run=run_terraform)
+    args = parser.parse_args()
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

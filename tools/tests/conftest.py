@@ -1,0 +1,42 @@
+"""Shared fixtures: a scratch copy of a repository folder with one planted fault."""
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Planted:
+    """A copy of a repository folder in which a test plants one fault."""
+
+    def __init__(self, source: Path, copy: Path):
+        shutil.copytree(source, copy, ignore=shutil.ignore_patterns(".terraform"))
+        self.root = copy
+
+    def replace(self, file: str, old: str, new: str) -> "Planted":
+        path = self.root / file
+        text = path.read_text(encoding="utf-8")
+        assert old in text, f"{file} no longer contains {old!r}: update the planted fault"
+        path.write_text(text.replace(old, new, 1), encoding="utf-8")
+        return self
+
+    def sub(self, file: str, pattern: str, new: str) -> "Planted":
+        path = self.root / file
+        text, count = re.subn(pattern, new, path.read_text(encoding="utf-8"))
+        assert count, f"{file} has no match for {pattern!r}: update the planted fault"
+        path.write_text(text, encoding="utf-8")
+        return self
+
+    def append(self, file: str, text: str) -> "Planted":
+        path = self.root / file
+        path.write_text((path.read_text(encoding="utf-8") if path.exists() else "") + text, encoding="utf-8")
+        return self
+
+
+@pytest.fixture
+def plant(tmp_path):
+    """plant("deploy/terraform") copies that folder; the test then plants its fault in the copy."""
+    return lambda folder: Planted(REPO / folder, tmp_path / Path(folder).name)
