@@ -4,7 +4,7 @@ tools/ on PYTHONPATH). Exit status 0 when it passed, 1 when it found problems, 2
 import argparse
 from pathlib import Path
 
-from checks import checkov_scan, terraform, terraform_rules
+from checks import checkov_scan, logscan, terraform, terraform_rules
 from checks.findings import Findings
 from checks.hcl import load
 
@@ -19,12 +19,21 @@ def run_terraform(args) -> int:
     return max(status, checkov_scan.audit(report, skips, "terraform checkov").report())
 
 
+def run_logscan(args) -> int:
+    code, report = logscan.scan(Path(args.dir))
+    print("\n".join(report))
+    return code
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m checks", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     tf = commands.add_parser("terraform", help="the Terraform module: conventions, project rules, checkov")
     tf.add_argument("--dir", default=str(REPO / "deploy" / "terraform"))
     tf.set_defaults(run=run_terraform)
+    logs = commands.add_parser("logscan", help="the test suite's logs: no secret, email or diary text")
+    logs.add_argument("dir")
+    logs.set_defaults(run=run_logscan)
     args = parser.parse_args()
     return args.run(args)
 

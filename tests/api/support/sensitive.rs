@@ -1,5 +1,5 @@
 //! The sensitive values the suite sends (passwords, emails, tokens, diary titles and text),
-//! recorded beside the suite's logs so `scripts/scan-test-logs.py` can look for each one in every
+//! recorded beside the suite's logs so tools/checks/logscan.py can look for each one in every
 //! log line. The support helpers record what they send; a test that builds its own secret calls
 //! [`record`] itself.
 //!

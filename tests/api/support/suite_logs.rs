@@ -1,4 +1,4 @@
-//! Every log line the suite produces, kept on disk so that `scripts/scan-test-logs.py` can prove
+//! Every log line the suite produces, kept on disk so that tools/checks/logscan.py can prove
 //! none of them carries a secret, credential, email or diary text (the in-test assertions only
 //! see the runs they make themselves).
 //!

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Fails if any log line the test suite produced carries a secret, credential, email or diary text.
 
 The suite (tests/api/support/suite_logs.rs) keeps every log line it produces in one directory:
@@ -21,17 +20,13 @@ Subdirectories are not read: a test that must produce a leak-shaped line on purp
 value itself (CI logs are widely readable). A directory without log lines, or without recorded
 values, fails too: a scan of nothing proves nothing.
 
-Usage: scan-test-logs.py DIR     scan DIR (exit 0 clean, 1 leaks or nothing to scan, 2 usage)
-       scan-test-logs.py --self-test
+Usage: python -m checks logscan DIR (exit 0 clean, 1 leaks or nothing to scan).
 """
 
 import json
 import re
-import sys
-import tempfile
 from pathlib import Path
 
-USAGE = "usage: scan-test-logs.py DIR | --self-test"
 MIN_CHARS = 8  # the same floor as tests/api/support/sensitive.rs
 MAX_REPORTED = 200
 
@@ -146,86 +141,3 @@ def scan(directory):
         return 1, report
     report.append("OK: no leaks")
     return 0, report
-
-
-CLEAN_LOG = [
-    '{"timestamp":"2026-01-01T00:00:00Z","level":"INFO","message":"serving",'
-    '"public":"127.0.0.1:41234","ops":"127.0.0.1:41235"}',
-    '{"level":"INFO","status":201,"latency_ms":3.2,"message":"request finished","span":'
-    '{"method":"POST","route":"/api/v1/entries","request_id":"client-chosen-id-42"}}',
-    '{"database":{"url":"postgres://app:[redacted]@db.internal:5432/echodiary"}}',
-    "  2026-01-01T00:00:00Z  INFO connecting to postgres://postgres@127.0.0.1:5432/test_1",
-    '{"level":"WARN","message":"rate limited","reason":"typo"}',
-    '{"email":{"smtp_url":null,"from":"EchoDiary <no-reply@echodiary.localhost>"}}',
-]
-SECRET = "correct horse battery"
-QUOTED = 'say "hello" diary'
-LEAKS = [
-    ("recorded sensitive value", f'{{"message":"login","password":"{SECRET}"}}'),
-    ("recorded sensitive value", '{"content":' + json.dumps(QUOTED) + "}"),
-    ("email address", '{"message":"register","who":"grace.hopper+x@mail.example.com"}'),
-    ("JWT-shaped token", "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"),
-    ("argon2 hash", "hash=$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo"),
-    ("PostgreSQL URL with a password", "connecting to postgresql://app:hunter2hunter2@db/app"),
-    ("reset link token", "link=https://app.test/reset?token=Zm9vYmFyYmF6cXV4cXV1eA-_x"),
-]
-
-
-def self_test():
-    failures = []
-
-    def check(name, files, want_code, want_text=None, never=()):
-        with tempfile.TemporaryDirectory() as tmp:
-            root = Path(tmp)
-            for rel, lines in files.items():
-                (root / rel).parent.mkdir(parents=True, exist_ok=True)
-                (root / rel).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-            code, report = scan(root)
-        text = "\n".join(report)
-        if code != want_code or (want_text and want_text not in text):
-            failures.append(f"{name}: exit {code}, want {want_code} with {want_text!r}:\n{text}")
-        for secret in never:
-            if secret in text:
-                failures.append(f"{name}: the report prints {secret!r} unmasked:\n{text}")
-        print(f"self-test: {name}: exit {code}")
-
-    recorded = {"sensitive-1.txt": [SECRET, QUOTED, "typo", "hunter2hunter2"]}
-    check("clean log", {**recorded, "app-1-0.log": CLEAN_LOG}, 0, "6 lines, 3 sensitive values")
-    for kind, line in LEAKS:
-        check(
-            f"planted {kind}",
-            {**recorded, "app-1-0.log": CLEAN_LOG, "child-1-3.log": ["started", line]},
-            1,
-            f"child-1-3.log:2: {kind}",
-            never=[SECRET, QUOTED, "grace.hopper", "c2lnbmF0dXJl", "c2FsdHNhbHQ", "hunter2hunter2"],
-        )
-    check(
-        "a leak under intentional/ is not scanned",
-        {**recorded, "app-1-0.log": CLEAN_LOG, "intentional/child-1-1.log": [x for _, x in LEAKS]},
-        0,
-        "not scanned: intentional/",
-    )
-    check("empty directory", {}, 1, "no log lines")
-    check("values but no log lines", {**recorded, "app-1-0.log": []}, 1, "no log lines")
-    check("log lines but no values", {"app-1-0.log": CLEAN_LOG}, 1, "no sensitive values")
-    if failures:
-        print("\n\n".join(failures), file=sys.stderr)
-        print(f"self-test FAILED: {len(failures)} cases", file=sys.stderr)
-        return 1
-    print("self-test passed")
-    return 0
-
-
-def main(argv):
-    if argv == ["--self-test"]:
-        return self_test()
-    if len(argv) != 1 or argv[0].startswith("-"):
-        print(USAGE, file=sys.stderr)
-        return 2
-    code, report = scan(Path(argv[0]))
-    print("\n".join(report), file=sys.stderr if code else sys.stdout)
-    return code
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
