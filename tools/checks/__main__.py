@@ -4,7 +4,7 @@ tools/ on PYTHONPATH). Exit status 0 when it passed, 1 when it found problems, 2
 import argparse
 from pathlib import Path
 
-from checks import checkov_scan, logscan, terraform, terraform_rules
+from checks import checkov_scan, logscan, monitoring, terraform, terraform_rules
 from checks.findings import Findings
 from checks.hcl import load
 
@@ -25,6 +25,10 @@ def run_logscan(args) -> int:
     return code
 
 
+def run_monitoring(args) -> int:
+    return monitoring.check(Path(args.repo)).report()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m checks", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -34,6 +38,9 @@ def main() -> int:
     logs = commands.add_parser("logscan", help="the test suite's logs: no secret, email or diary text")
     logs.add_argument("dir")
     logs.set_defaults(run=run_logscan)
+    mon = commands.add_parser("monitoring", help="Prometheus, Alertmanager, alert rules and their runbook")
+    mon.add_argument("--repo", default=str(REPO))
+    mon.set_defaults(run=run_monitoring)
     args = parser.parse_args()
     return args.run(args)
 

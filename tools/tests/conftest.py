@@ -12,9 +12,16 @@ REPO = Path(__file__).resolve().parents[2]
 class Planted:
     """A copy of a repository folder in which a test plants one fault."""
 
-    def __init__(self, source: Path, copy: Path):
-        shutil.copytree(source, copy, ignore=shutil.ignore_patterns(".terraform"))
-        self.root = copy
+    def __init__(self, root: Path, *folders: str):
+        """Copies each repository folder (or file) to the same relative path under `root`."""
+        for folder in folders:
+            source, copy = REPO / folder, root / folder
+            if source.is_dir():
+                shutil.copytree(source, copy, ignore=shutil.ignore_patterns(".terraform"))
+            else:
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(source, copy)
+        self.root = root
 
     def replace(self, file: str, old: str, new: str) -> "Planted":
         path = self.root / file
@@ -38,5 +45,6 @@ class Planted:
 
 @pytest.fixture
 def plant(tmp_path):
-    """plant("deploy/terraform") copies that folder; the test then plants its fault in the copy."""
-    return lambda folder: Planted(REPO / folder, tmp_path / Path(folder).name)
+    """plant("prometheus", "docs/runbooks/alerts.md") copies those into a scratch repository; the
+    test then plants its fault in the copy (file names relative to the scratch repository)."""
+    return lambda *folders: Planted(tmp_path / "repo", *folders)

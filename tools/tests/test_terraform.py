@@ -28,13 +28,16 @@ GATEWAY = 'resource "aws_internet_gateway" "main" {\n'
 REASON = "the database must be reachable from a developer laptop for debugging sessions"
 
 
-def conventions(module):
-    return terraform.check(module.root)
+MODULE = "deploy/terraform"
 
 
-def checkov(module):
-    skips = terraform_rules.inline_skips(load(module.root), Findings("skips"))
-    return checkov_scan.audit(checkov_scan.run(module.root, "terraform"), skips, "checkov")
+def conventions(repo):
+    return terraform.check(repo.root / MODULE)
+
+
+def checkov(repo):
+    skips = terraform_rules.inline_skips(load(repo.root / MODULE), Findings("skips"))
+    return checkov_scan.audit(checkov_scan.run(repo.root / MODULE, "terraform"), skips, "checkov")
 
 
 def test_the_module_as_committed_passes_every_check(plant):
@@ -44,25 +47,25 @@ def test_the_module_as_committed_passes_every_check(plant):
 
 
 FAULTS = {
-    "a block that never closes": (lambda m: m.replace("network.tf", GATEWAY, GATEWAY + "  vpc_id = (\n"), 'does not parse'),
-    "a reference to an undeclared resource": (lambda m: m.replace("compute.tf", "aws_subnet.public[0].id", "aws_subnet.pubic[0].id"), 'aws_subnet.pubic is referenced but not declared'),
-    "an undeclared variable": (lambda m: m.replace("compute.tf", "var.instance_type", "var.instance_size"), 'var.instance_size is used but not declared'),
-    "a variable without a description": (lambda m: m.sub("variables.tf", r'  description = "AWS region to deploy into[^\n]*\n', ""), 'variable region has no (meaningful) description'),
-    "a variable without validation": (lambda m: m.replace("variables.tf", "validation {\n    condition     = contains", "dynamic_check {\n    condition     = contains"), 'variable environment (type ${string}) has no validation block'),
-    "a default tag missing": (lambda m: m.sub("versions.tf", r"\n\s*ManagedBy\s*=[^\n]*", ""), 'default_tags lack ManagedBy'),
-    "a template name not passed": (lambda m: m.sub("compute.tf", r"\n\s*region\s*=\s*var\.region\n", "\n"), 'uses ${region}'),
-    "a shell bug in the user data": (lambda m: m.replace("templates/k3s-user-data.sh.tftpl", '-o "$dest" "$url"', "-o $dest $url"), 'shellcheck found problems'),
-    "IMDSv1": (lambda m: m.sub("compute.tf", r'http_tokens(\s*)= "required"', r'http_tokens\1= "optional"'), 'http_tokens must be'),
-    "a public database": (lambda m: m.sub("database.tf", r"publicly_accessible(\s*)= false", r"publicly_accessible\1= true"), 'publicly_accessible must be false'),
-    "an unencrypted database": (lambda m: m.sub("database.tf", r"storage_encrypted(\s*)= true", r"storage_encrypted\1= false"), 'storage_encrypted must be true'),
-    "SSH open to the internet": (lambda m: m.append("security.tf", SG_SSH), 'ingress covering SSH'),
-    "the managed SSM policy on the node": (lambda m: m.append("iam.tf", SSM_CORE), 'AmazonSSMManagedInstanceCore is attached'),
-    "a skip without a reason": (lambda m: m.sub("network.tf", r"#checkov:skip=CKV2_AWS_11:.*", "#checkov:skip=CKV2_AWS_11"), 'skip of CKV2_AWS_11 without a real justification'),
-    "a lazy skip": (lambda m: m.sub("network.tf", r"#checkov:skip=CKV2_AWS_11:.*", "#checkov:skip=CKV2_AWS_11:not needed"), "skip of CKV2_AWS_11 without a real justification ('not needed')"),
-    "a regression behind a skip": (lambda m: m.sub("database.tf", r"\n(\s*)publicly_accessible(\s*)= false", rf"\n\1#checkov:skip=CKV_AWS_17:{REASON}\n\1publicly_accessible\2= true"), 'CKV_AWS_17 (public RDS) must never be skipped'),
-    "a skip of a never-skip check": (lambda m: m.sub("compute.tf", r"\n(\s*)monitoring(\s*)= true", rf"\n\1#checkov:skip=CKV_AWS_79:{REASON}\n\1monitoring\2= true"), 'CKV_AWS_79 (IMDSv1 enabled) must never be skipped'),
-    "a skip in a configuration file": (lambda m: m.append(".checkov.yaml", "skip-check:\n  - CKV_AWS_17\n"), 'checkov configuration file'),
-    "a skip outside any block": (lambda m: m.append("network.tf", f"\n#checkov:skip=CKV_AWS_17:{REASON}\n"), 'a checkov skip outside a resource or data block'),
+    "a block that never closes": (lambda m: m.replace(f"{MODULE}/network.tf", GATEWAY, GATEWAY + "  vpc_id = (\n"), 'does not parse'),
+    "a reference to an undeclared resource": (lambda m: m.replace(f"{MODULE}/compute.tf", "aws_subnet.public[0].id", "aws_subnet.pubic[0].id"), 'aws_subnet.pubic is referenced but not declared'),
+    "an undeclared variable": (lambda m: m.replace(f"{MODULE}/compute.tf", "var.instance_type", "var.instance_size"), 'var.instance_size is used but not declared'),
+    "a variable without a description": (lambda m: m.sub(f"{MODULE}/variables.tf", r'  description = "AWS region to deploy into[^\n]*\n', ""), 'variable region has no (meaningful) description'),
+    "a variable without validation": (lambda m: m.replace(f"{MODULE}/variables.tf", "validation {\n    condition     = contains", "dynamic_check {\n    condition     = contains"), 'variable environment (type ${string}) has no validation block'),
+    "a default tag missing": (lambda m: m.sub(f"{MODULE}/versions.tf", r"\n\s*ManagedBy\s*=[^\n]*", ""), 'default_tags lack ManagedBy'),
+    "a template name not passed": (lambda m: m.sub(f"{MODULE}/compute.tf", r"\n\s*region\s*=\s*var\.region\n", "\n"), 'uses ${region}'),
+    "a shell bug in the user data": (lambda m: m.replace(f"{MODULE}/templates/k3s-user-data.sh.tftpl", '-o "$dest" "$url"', "-o $dest $url"), 'shellcheck found problems'),
+    "IMDSv1": (lambda m: m.sub(f"{MODULE}/compute.tf", r'http_tokens(\s*)= "required"', r'http_tokens\1= "optional"'), 'http_tokens must be'),
+    "a public database": (lambda m: m.sub(f"{MODULE}/database.tf", r"publicly_accessible(\s*)= false", r"publicly_accessible\1= true"), 'publicly_accessible must be false'),
+    "an unencrypted database": (lambda m: m.sub(f"{MODULE}/database.tf", r"storage_encrypted(\s*)= true", r"storage_encrypted\1= false"), 'storage_encrypted must be true'),
+    "SSH open to the internet": (lambda m: m.append(f"{MODULE}/security.tf", SG_SSH), 'ingress covering SSH'),
+    "the managed SSM policy on the node": (lambda m: m.append(f"{MODULE}/iam.tf", SSM_CORE), 'AmazonSSMManagedInstanceCore is attached'),
+    "a skip without a reason": (lambda m: m.sub(f"{MODULE}/network.tf", r"#checkov:skip=CKV2_AWS_11:.*", "#checkov:skip=CKV2_AWS_11"), 'skip of CKV2_AWS_11 without a real justification'),
+    "a lazy skip": (lambda m: m.sub(f"{MODULE}/network.tf", r"#checkov:skip=CKV2_AWS_11:.*", "#checkov:skip=CKV2_AWS_11:not needed"), "skip of CKV2_AWS_11 without a real justification ('not needed')"),
+    "a regression behind a skip": (lambda m: m.sub(f"{MODULE}/database.tf", r"\n(\s*)publicly_accessible(\s*)= false", rf"\n\1#checkov:skip=CKV_AWS_17:{REASON}\n\1publicly_accessible\2= true"), 'CKV_AWS_17 (public RDS) must never be skipped'),
+    "a skip of a never-skip check": (lambda m: m.sub(f"{MODULE}/compute.tf", r"\n(\s*)monitoring(\s*)= true", rf"\n\1#checkov:skip=CKV_AWS_79:{REASON}\n\1monitoring\2= true"), 'CKV_AWS_79 (IMDSv1 enabled) must never be skipped'),
+    "a skip in a configuration file": (lambda m: m.append(f"{MODULE}/.checkov.yaml", "skip-check:\n  - CKV_AWS_17\n"), 'checkov configuration file'),
+    "a skip outside any block": (lambda m: m.append(f"{MODULE}/network.tf", f"\n#checkov:skip=CKV_AWS_17:{REASON}\n"), 'a checkov skip outside a resource or data block'),
 }
 
 
@@ -80,9 +83,9 @@ CHECKOV_FAULTS = {
     "a public database": (FAULTS["a public database"][0], 'CKV_AWS_17'),
     "an unencrypted database": (FAULTS["an unencrypted database"][0], 'CKV_AWS_16'),
     "SSH open to the internet": (FAULTS["SSH open to the internet"][0], 'CKV_AWS_24'),
-    "a public bucket": (lambda m: m.sub("backup.tf", r"restrict_public_buckets(\s*)= true", r"restrict_public_buckets\1= false"), 'CKV_AWS_56'),
-    "a SecureString under the aws/ssm key": (lambda m: m.sub("secrets.tf", r"\n\s*key_id\s*= aws_kms_key\.secrets\.arn\n", "\n"), 'CKV_AWS_337'),
-    "a stale skip": (lambda m: m.replace("network.tf", GATEWAY, GATEWAY + f"  #checkov:skip=CKV_AWS_144:{REASON}\n"), 'skip of CKV_AWS_144 is stale'),
+    "a public bucket": (lambda m: m.sub(f"{MODULE}/backup.tf", r"restrict_public_buckets(\s*)= true", r"restrict_public_buckets\1= false"), 'CKV_AWS_56'),
+    "a SecureString under the aws/ssm key": (lambda m: m.sub(f"{MODULE}/secrets.tf", r"\n\s*key_id\s*= aws_kms_key\.secrets\.arn\n", "\n"), 'CKV_AWS_337'),
+    "a stale skip": (lambda m: m.replace(f"{MODULE}/network.tf", GATEWAY, GATEWAY + f"  #checkov:skip=CKV_AWS_144:{REASON}\n"), 'skip of CKV_AWS_144 is stale'),
 }
 
 
