@@ -4,7 +4,7 @@ tools/ on PYTHONPATH). Exit status 0 when it passed, 1 when it found problems, 2
 import argparse
 from pathlib import Path
 
-from checks import checkov_scan, logscan, monitoring, terraform, terraform_rules
+from checks import checkov_scan, dashboards, logscan, monitoring, terraform, terraform_rules
 from checks.findings import Findings
 from checks.hcl import load
 
@@ -29,6 +29,11 @@ def run_monitoring(args) -> int:
     return monitoring.check(Path(args.repo)).report()
 
 
+def run_dashboards(args) -> int:
+    files = [Path(f) for f in args.files] or sorted((REPO / "grafana" / "dashboards").glob("*.json"))
+    return dashboards.check(files).report()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m checks", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -41,6 +46,9 @@ def main() -> int:
     mon = commands.add_parser("monitoring", help="Prometheus, Alertmanager, alert rules and their runbook")
     mon.add_argument("--repo", default=str(REPO))
     mon.set_defaults(run=run_monitoring)
+    dash = commands.add_parser("dashboards", help="the Grafana dashboards: schema, project rules, PromQL")
+    dash.add_argument("files", nargs="*", help="default: grafana/dashboards/*.json")
+    dash.set_defaults(run=run_dashboards)
     args = parser.parse_args()
     return args.run(args)
 
