@@ -4,7 +4,7 @@ tools/ on PYTHONPATH). Exit status 0 when it passed, 1 when it found problems, 2
 import argparse
 from pathlib import Path
 
-from checks import checkov_scan, dashboards, logscan, monitoring, terraform, terraform_rules
+from checks import checkov_scan, compose_file, dashboards, logscan, monitoring, run_scripts, terraform, terraform_rules
 from checks.findings import Findings
 from checks.hcl import load
 
@@ -34,6 +34,16 @@ def run_dashboards(args) -> int:
     return dashboards.check(files).report()
 
 
+def run_workflow_scripts(args) -> int:
+    workflows = REPO / ".github" / "workflows"
+    files = [Path(f) for f in args.files] or sorted([*workflows.glob("*.yml"), *workflows.glob("*.yaml")])
+    return run_scripts.check(files).report()
+
+
+def run_compose(args) -> int:
+    return compose_file.check(Path(args.repo)).report()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m checks", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -49,6 +59,12 @@ def main() -> int:
     dash = commands.add_parser("dashboards", help="the Grafana dashboards: schema, project rules, PromQL")
     dash.add_argument("files", nargs="*", help="default: grafana/dashboards/*.json")
     dash.set_defaults(run=run_dashboards)
+    scripts = commands.add_parser("run-scripts", help="shellcheck on the workflows' run: scripts")
+    scripts.add_argument("files", nargs="*", help="default: .github/workflows/*.yml")
+    scripts.set_defaults(run=run_workflow_scripts)
+    comp = commands.add_parser("compose", help="the Compose file resolves, pins its images, names existing files")
+    comp.add_argument("--repo", default=str(REPO))
+    comp.set_defaults(run=run_compose)
     args = parser.parse_args()
     return args.run(args)
 
