@@ -2,7 +2,6 @@
 """Points a kustomization's `images:` entry at a new image, by digest, the GitOps way:
 
     scripts/set-overlay-image.py KUSTOMIZATION NAME NEW_NAME NEW_TAG DIGEST
-    scripts/set-overlay-image.py --self-test
 
 sets `newName: NEW_NAME`, `newTag: "NEW_TAG"` and `digest: DIGEST` (sha256:<64 hex>, the digest of
 the multi-architecture image index CI pushed) on the entry whose `name:` is NAME, keeping every other
@@ -17,16 +16,13 @@ placeholder before CI's first run: refused here.
 
 What `kustomize edit set image NAME=NEW_NAME:NEW_TAG@DIGEST` does, without a kustomize binary and
 without rewriting the file; CI then renders the overlay with `kubectl kustomize` to prove the result.
---self-test runs the script on scratch files (scripts/check-deploy.sh runs it too).
+tools/tests/test_set_overlay_image.py runs it on scratch files.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 KEY = re.compile(r"^(?P<indent> *)(?P<dash>- +)?(?P<key>[A-Za-z][A-Za-z0-9_]*):(?P<rest>.*)$")
@@ -51,8 +47,6 @@ def scalar(rest: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    if argv[1:] == ["--self-test"]:
-        return self_test()
     if len(argv) != 6:
         fail(2, "usage: set-overlay-image.py KUSTOMIZATION NAME NEW_NAME NEW_TAG DIGEST")
     path, name, new_name, new_tag, digest = Path(argv[1]), argv[2], argv[3], argv[4], argv[5]
@@ -118,79 +112,6 @@ def main(argv: list[str]) -> int:
 
     fail(3, f"{path} has no `images:` entry with `name: {name}`")
     return 3
-
-
-# ------------------------------------------------------------------------------------------ self-test
-
-DIGEST_A = "sha256:" + "a1" * 32
-SHA = "0123456789abcdef0123456789abcdef01234567"
-HEADER = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
-# (name, file before, arguments after the file name, expected exit status, file after (None: unchanged))
-CASES = [
-    ("placeholder replaced, comments and other entries kept",
-     HEADER + "# the image\nimages:\n  - name: other\n    newTag: \"1.2\"\n  - name: echodiary  # CI\n"
-     "    newName: ghcr.io/example/old\n    newTag: \"" + "0" * 40 + "\"\n    digest: " + PLACEHOLDER_DIGEST +
-     "\n\npatches: []\n",
-     ["echodiary", "ghcr.io/example/app", SHA, DIGEST_A], 0,
-     HEADER + "# the image\nimages:\n  - name: other\n    newTag: \"1.2\"\n  - name: echodiary  # CI\n"
-     "    newName: ghcr.io/example/app\n    newTag: \"" + SHA + "\"\n    digest: " + DIGEST_A +
-     "\n\npatches: []\n"),
-    ("digest added to an entry that had none",
-     HEADER + "images:\n- name: echodiary\n  newName: ghcr.io/example/app\n  newTag: v1\n# after\nresources: []\n",
-     ["echodiary", "ghcr.io/example/app", SHA, DIGEST_A], 0,
-     HEADER + "images:\n- name: echodiary\n  newName: ghcr.io/example/app\n  newTag: \"" + SHA + "\"\n"
-     "  digest: " + DIGEST_A + "\n# after\nresources: []\n"),
-    ("every key added to a bare entry, a quoted name",
-     HEADER + "images:\n  - name: \"echodiary\"\n",
-     ["echodiary", "ghcr.io/example/app", SHA, DIGEST_A], 0,
-     HEADER + "images:\n  - name: \"echodiary\"\n    newName: ghcr.io/example/app\n    newTag: \"" + SHA + "\"\n"
-     "    digest: " + DIGEST_A + "\n"),
-    ("already there: unchanged",
-     HEADER + "images:\n  - name: echodiary\n    newName: ghcr.io/example/app\n    newTag: \"" + SHA + "\"\n"
-     "    digest: " + DIGEST_A + "\n",
-     ["echodiary", "ghcr.io/example/app", SHA, DIGEST_A], 0, None),
-    ("no entry of that name", HEADER + "images:\n  - name: other\n    newTag: v1\n",
-     ["echodiary", "ghcr.io/example/app", SHA, DIGEST_A], 3, None),
-    ("flow-style images list", HEADER + "images: [{name: echodiary, newTag: v1}]\n",
-     ["echodiary", "ghcr.io/example/app", SHA, DIGEST_A], 3, None),
-    ("a short digest", HEADER + "images:\n  - name: echodiary\n",
-     ["echodiary", "ghcr.io/example/app", SHA, "sha256:abc"], 2, None),
-    ("an upper-case digest", HEADER + "images:\n  - name: echodiary\n",
-     ["echodiary", "ghcr.io/example/app", SHA, DIGEST_A.upper().replace("SHA256", "sha256")], 2, None),
-    ("the placeholder digest", HEADER + "images:\n  - name: echodiary\n",
-     ["echodiary", "ghcr.io/example/app", SHA, PLACEHOLDER_DIGEST], 2, None),
-    ("no digest argument", HEADER + "images:\n  - name: echodiary\n",
-     ["echodiary", "ghcr.io/example/app", SHA], 2, None),
-    ("a bad tag", HEADER + "images:\n  - name: echodiary\n",
-     ["echodiary", "ghcr.io/example/app", "v1:2", DIGEST_A], 2, None),
-]
-
-
-def self_test() -> int:
-    wrong = 0
-    with tempfile.TemporaryDirectory() as scratch:
-        for index, (title, before, args, want_status, after) in enumerate(CASES):
-            path = Path(scratch) / f"case-{index}.yaml"
-            path.write_text(before)
-            output = io.StringIO()
-            status = 0
-            with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
-                try:
-                    status = main(["set-overlay-image.py", str(path), *args])
-                except SystemExit as exit_:
-                    status = exit_.code if isinstance(exit_.code, int) else 1
-            got = path.read_text()
-            expected = before if after is None else after
-            ok = status == want_status and got == expected
-            wrong += not ok
-            print(f"  {'ok   ' if ok else 'WRONG'}  {title}: exit {status}"
-                  f"{'' if ok else f', expected {want_status}'}")
-            if not ok:
-                print(f"    output: {output.getvalue().strip()}")
-                if got != expected:
-                    print("    file:\n" + "".join(f"      |{line}\n" for line in got.splitlines()))
-    print(f"set-overlay-image self-test: {len(CASES) - wrong} of {len(CASES)} cases as expected")
-    return 1 if wrong else 0
 
 
 if __name__ == "__main__":

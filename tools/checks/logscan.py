@@ -25,7 +25,6 @@ Usage: python -m checks logscan DIR (exit 0 clean, 1 leaks or nothing to scan).
 
 import json
 import re
-from pathlib import Path
 
 MIN_CHARS = 8  # the same floor as tests/api/support/sensitive.rs
 MAX_REPORTED = 200
