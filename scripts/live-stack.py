@@ -169,7 +169,7 @@ class Stack:
         target = self.work / "prometheus"
         shutil.copytree(ROOT / "prometheus", target)
         config = (target / "prometheus.yml").read_text()
-        stand_ins = dict(zip(COMPOSE_TARGETS, (f"127.0.0.1:{self.ports[p]}" for p in ("ops", "exporter", "prom", "am"))))
+        stand_ins = dict(zip(COMPOSE_TARGETS, (f"127.0.0.1:{self.ports[p]}" for p in ("ops", "exporter", "prom", "am")), strict=True))
         for compose, local in stand_ins.items():
             if compose not in config:
                 raise SystemExit(f"prometheus/prometheus.yml no longer scrapes {compose}: update this check")

@@ -85,7 +85,7 @@ resource "aws_instance" "k3s" {
   }
 
   # Pinned versions only; no secret ever goes in here (user data is readable by anyone allowed
-  # ec2:DescribeInstanceAttribute). scripts/check-terraform.sh renders this template and
+  # ec2:DescribeInstanceAttribute). tools/checks/terraform.py renders this template and
   # shellchecks it.
   user_data = templatefile("${path.module}/templates/k3s-user-data.sh.tftpl", {
     k3s_version                    = var.k3s_version

@@ -1,7 +1,7 @@
 # The k3s node's instance role: the only AWS identity in the cluster. External Secrets and the
 # pg_dump backup job use it through IMDSv2. Least privilege, and nothing from AWS managed policies
 # (AmazonSSMManagedInstanceCore would add ssm:GetParameter/GetParameters on every parameter of the
-# account; scripts/check-terraform.sh fails if it or a policy like it comes back):
+# account; tools/checks/terraform.py fails if it or a policy like it comes back):
 #   - read this environment's parameters under /<project>/<environment>/ (nothing else in SSM);
 #   - decrypt them with the secrets key (secrets.tf), only when SSM asks on their behalf; that key's
 #     policy lets only this role and the identities that run Terraform use it, so no other principal

@@ -1,5 +1,5 @@
 # Inputs. Every variable has a description and a type, and every one that is not a plain bool has a
-# validation block (scripts/check-terraform.sh enforces all three). Validations refer only to their
+# validation block (tools/checks/terraform.py enforces all three). Validations refer only to their
 # own variable: each input is checked on its own.
 
 # ------------------------------------------------------------------------------------ identity

@@ -20,7 +20,7 @@ terraform {
 provider "aws" {
   region = var.region
 
-  # Every taggable resource gets these; resources add their own `Name`. scripts/check-terraform.sh
+  # Every taggable resource gets these; resources add their own `Name`. tools/checks/terraform.py
   # fails if one of the keys goes missing (cost allocation and ownership depend on them).
   default_tags {
     tags = {

@@ -27,7 +27,7 @@ def run(target: Path, framework: str, *extra: str) -> dict:
     try:
         report = json.loads(result.stdout)
     except json.JSONDecodeError:
-        raise SystemExit(f"checkov produced no JSON report:\n{result.stderr[-2000:]}")
+        raise SystemExit(f"checkov produced no JSON report:\n{result.stderr[-2000:]}") from None
     if isinstance(report, list):
         report = next((r for r in report if r.get("check_type") == framework), {})
     return report

@@ -4,7 +4,7 @@
 #   deploy/k8s/monitoring/base/sync-from-repo.sh --check   fail (exit 1) when a copy differs
 #
 # prometheus/rules/*.yml and alertmanager/alertmanager.yml are the sources (checked by promtool and
-# amtool, scripts/check-monitoring-config.sh). kustomize cannot read them where they are: its
+# amtool, tools/checks/monitoring.py). kustomize cannot read them where they are: its
 # configMapGenerator only loads files inside the kustomization's own directory (a symlink pointing
 # out is rejected as well), and ArgoCD builds with that same restriction. So this directory holds
 # byte-identical copies, and the check makes a copy that drifted fail CI.
