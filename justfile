@@ -37,6 +37,11 @@ tools:
       npm ci --prefix tools --no-audit --no-fund --ignore-scripts --loglevel=error
     fi
 
+# Re-pin the checks' Python tools after editing tools/pyproject.toml
+lock: tools
+    {{ venv }}/bin/uv pip compile tools/pyproject.toml --extra dev --universal --python-version 3.11 \
+      --generate-hashes --quiet -o tools/requirements.lock
+
 # rustfmt, as committed
 fmt:
     cargo fmt --check

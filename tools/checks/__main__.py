@@ -35,8 +35,8 @@ def run_dashboards(args) -> int:
 
 
 def run_workflow_scripts(args) -> int:
-    workflows = REPO / ".github" / "workflows"
-    files = [Path(f) for f in args.files] or sorted([*workflows.glob("*.yml"), *workflows.glob("*.yaml")])
+    github = REPO / ".github"
+    files = [Path(f) for f in args.files] or sorted([*github.glob("workflows/*.y*ml"), *github.glob("actions/*/action.y*ml")])
     return run_scripts.check(files).report()
 
 
