@@ -25,17 +25,9 @@ default:
 
 # Install the checks' Python tools (tools/requirements.lock) and npm tools (tools/package-lock.json)
 tools:
-    #!/usr/bin/env bash
-    set -euo pipefail
-    stamp={{ venv }}/.installed-$(sha256sum tools/requirements.lock | cut -c1-16)
-    if [[ ! -f $stamp ]]; then
-      python3 -m venv {{ venv }}
-      {{ venv }}/bin/pip install --quiet --require-hashes -r tools/requirements.lock
-      touch "$stamp"
-    fi
-    if ! cmp -s tools/package-lock.json tools/node_modules/.package-lock.json; then
+    bash scripts/tools-venv.sh
+    cmp -s tools/package-lock.json tools/node_modules/.package-lock.json || \
       npm ci --prefix tools --no-audit --no-fund --ignore-scripts --loglevel=error
-    fi
 
 # Re-pin the checks' Python tools after editing tools/pyproject.toml
 lock: tools
