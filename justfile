@@ -26,8 +26,9 @@ default:
 # Install the checks' Python tools (tools/requirements.lock) and npm tools (tools/package-lock.json)
 tools:
     bash scripts/tools-venv.sh
-    cmp -s tools/package-lock.json tools/node_modules/.package-lock.json || \
-      npm ci --prefix tools --no-audit --no-fund --ignore-scripts --loglevel=error
+    cmp -s tools/package-lock.json tools/node_modules/.installed-lock.json || \
+      { npm ci --prefix tools --no-audit --no-fund --ignore-scripts --loglevel=error && \
+        cp tools/package-lock.json tools/node_modules/.installed-lock.json; }
 
 # Re-pin the checks' Python tools after editing tools/pyproject.toml
 lock: tools
