@@ -4,7 +4,17 @@ tools/ on PYTHONPATH). Exit status 0 when it passed, 1 when it found problems, 2
 import argparse
 from pathlib import Path
 
-from checks import checkov_scan, compose_file, dashboards, logscan, monitoring, run_scripts, terraform, terraform_rules
+from checks import (
+    checkov_scan,
+    compose_file,
+    dashboards,
+    logscan,
+    module_graph,
+    monitoring,
+    run_scripts,
+    terraform,
+    terraform_rules,
+)
 from checks.findings import Findings
 from checks.hcl import load
 
@@ -44,6 +54,10 @@ def run_compose(args) -> int:
     return compose_file.check(Path(args.repo)).report()
 
 
+def run_module_graph(args) -> int:
+    return module_graph.check(Path(args.src), show=args.show).report()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m checks", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -65,6 +79,10 @@ def main() -> int:
     comp = commands.add_parser("compose", help="the Compose file resolves, pins its images, names existing files")
     comp.add_argument("--repo", default=str(REPO))
     comp.set_defaults(run=run_compose)
+    graph = commands.add_parser("module-graph", help="src/'s top-level modules: no import cycle")
+    graph.add_argument("--src", default=str(REPO / "src"))
+    graph.add_argument("--show", action="store_true", help="print every module's dependencies")
+    graph.set_defaults(run=run_module_graph)
     args = parser.parse_args()
     return args.run(args)
 
