@@ -51,7 +51,7 @@ server_bin() {
     fi
   done
   say "no PostgreSQL server installed: using a private copy (scripts/fetch-postgres.sh; set PG_BIN for another)"
-  scripts/fetch-postgres.sh | tail -n1
+  bash scripts/fetch-postgres.sh | tail -n1
 }
 
 data_root() {
