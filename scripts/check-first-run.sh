@@ -8,8 +8,8 @@
 #      and Ctrl-C (SIGINT to the process group) must end it with exit status 0; the second run finds
 #      PostgreSQL still running from the first and reuses it;
 #   2. with the development DATABASE_URL still exported, the README's test command (filtered to the
-#      health tests, to stay short): the development server must be left exactly as it was (same
-#      databases, still running).
+#      health tests, to stay short): the development server must see no connection at all (its log
+#      records each one meanwhile), keep the same databases and still run.
 # Needs root (or passwordless sudo) for the mount namespace; ports 5432, 8000 and 9000 free.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -103,12 +103,18 @@ run_once 1
 run_once 2
 
 cd "$clone"
+# Every connection to the development server gets a log line from here on: the tests must make none.
+scripts/dev-postgres.sh stop
+echo "log_connections = on" >>"$clone/.dev/postgres/data/postgresql.conf"
 eval "$(scripts/dev-postgres.sh start)"
+log=$clone/.dev/postgres/server.log
 databases() { ls "$clone/.dev/postgres/data/base"; }
 before=$(databases)
+offset=$(wc -l <"$log")
 say "with DATABASE_URL=$DATABASE_URL exported: $test_line --test api $TEST_FILTER"
 $test_line --test api "$TEST_FILTER" 2>&1 | tail -n 5
-after=$(databases)
-[[ $before == "$after" ]] || die "the tests changed the development server's databases ($before -> $after)"
+connections=$(tail -n "+$((offset + 1))" "$log" | grep -c 'connection received' || true)
+((connections == 0)) || die "the tests connected to the development server $connections times"
+[[ $before == "$(databases)" ]] || die "the tests changed the development server's databases"
 scripts/dev-postgres.sh status 2>&1 | grep -q running || die "the development server no longer runs"
 say "OK: the run line works twice in a row and cargo test leaves the development server untouched"
