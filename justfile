@@ -59,7 +59,7 @@ checks: tools
     cd tools && {{ python }} -m pytest -q
 
 # The README's test command against PostgreSQL 15 and 16, each run's logs scanned for leaks
-test: tools (test-on "PG15" PG15_BIN "15") (test-on "PG16" `bash scripts/install-pg16.sh | tail -n1` "16")
+test: tools (test-on "PG15" PG15_BIN "15") (test-on "PG16" `bash scripts/fetch-postgres.sh | tail -n1` "16")
 
 # `cargo test` against the server binaries in BIN (major version MAJOR), then the leak scan of its logs
 test-on NAME BIN MAJOR:
@@ -73,6 +73,10 @@ test-on NAME BIN MAJOR:
     {{ python }} -m checks logscan "$logs"
     awk '/^test result:/ { p += $4; f += $6; i += $8 } END {
       printf "{{ NAME }}: %d passed, %d failed, %d ignored\n", p, f, i; exit (p == 0) }' "$logs/cargo-test.out"
+
+# The README's "Run it, test it" commands twice without a system PostgreSQL, then `cargo test` beside the dev server
+first-run:
+    bash scripts/check-first-run.sh
 
 # Timing drills that need the machine to themselves: a login storm does not starve other requests
 drills: tools
@@ -101,4 +105,4 @@ bench:
     python3 bench/run.py
 
 # Everything CI checks, in order
-ci: tools fmt lint sqlx-check checks test drills backup fuzz live-stack
+ci: tools fmt lint sqlx-check checks test first-run drills backup fuzz live-stack

@@ -7,6 +7,7 @@ pub(crate) mod postgres;
 pub(crate) mod process;
 pub(crate) mod row_lock;
 pub(crate) mod sensitive;
+pub(crate) mod server_bin;
 pub(crate) mod service_accounts;
 pub(crate) mod smtp;
 pub(crate) mod suite_logs;

@@ -14,18 +14,17 @@ use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, OnceLock};
+
+use crate::support::server_bin::server_bin_dir;
 
 /// pg_ctl's wait limit in seconds: generous for a loaded two-core CI machine, yet a server that
 /// never comes up fails the test with its log instead of hanging it.
 const WAIT_SECS: &str = "30";
 /// A port found free by binding port 0 can be taken again before the postmaster binds it.
 const PORT_ATTEMPTS: u32 = 5;
-
-const NO_BINARIES: &str =
-    "no PostgreSQL server binaries found: install PostgreSQL or set ECHODIARY_TEST_PG_BIN";
 
 /// Settings appended to `postgresql.conf`. Durability is pointless for data thrown away after the
 /// test, and 200 connections leave room for several service pools on one cluster. UTC makes
@@ -52,7 +51,7 @@ pub(crate) struct PgCluster {
 
 impl PgCluster {
     pub(crate) fn start() -> io::Result<PgCluster> {
-        let bin = server_bin_dir().ok_or_else(|| io::Error::other(NO_BINARIES))?;
+        let bin = server_bin_dir().map_err(io::Error::other)?;
         // Under the system temp dir rather than the target dir: when we are root, the `postgres`
         // user must be able to reach it, and a home directory is usually private.
         let dir = tempfile::Builder::new()
@@ -219,37 +218,6 @@ impl Drop for PgCluster {
     }
 }
 
-/// Developers may have any PostgreSQL installed in any way, and CI runs the suite once per major
-/// version by pointing `ECHODIARY_TEST_PG_BIN` at each in turn.
-pub(crate) fn server_bin_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("ECHODIARY_TEST_PG_BIN").filter(|dir| !dir.is_empty()) {
-        // Absolute, because the tools run with another working directory.
-        return std::path::absolute(dir).ok();
-    }
-    let on_path = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path).find_map(|dir| {
-            // Symlinks such as /usr/local/bin/pg_ctl lead to the real bin dir; Debian's pg_wrapper
-            // leads to a directory without the server, which is skipped.
-            let real = dir.join("pg_ctl").canonicalize().ok()?;
-            let real_dir = real.parent()?;
-            let is_pg_ctl = real.file_name().is_some_and(|name| name == "pg_ctl");
-            (is_pg_ctl && is_server_dir(real_dir)).then(|| real_dir.to_path_buf())
-        })
-    });
-    on_path.or_else(|| {
-        fs::read_dir("/usr/lib/postgresql")
-            .ok()?
-            .filter_map(Result::ok)
-            .filter_map(|entry| {
-                let major: u32 = entry.file_name().to_str()?.parse().ok()?;
-                Some((major, entry.path().join("bin")))
-            })
-            .filter(|(_, bin)| is_server_dir(bin))
-            .max_by_key(|(major, _)| *major)
-            .map(|(_, bin)| bin)
-    })
-}
-
 /// Started on first use and shared by the whole test binary, because a cluster per test costs
 /// about a second of initdb; tests isolate themselves by creating their own databases on it.
 pub(crate) fn shared_cluster_admin_url() -> String {
@@ -260,12 +228,6 @@ pub(crate) fn shared_cluster_admin_url() -> String {
                 .unwrap_or_else(|e| panic!("could not start the shared PostgreSQL cluster: {e}"))
         })
         .url("postgres")
-}
-
-fn is_server_dir(dir: &Path) -> bool {
-    ["initdb", "pg_ctl", "postgres"]
-        .iter()
-        .all(|tool| dir.join(tool).is_file())
 }
 
 fn is_root() -> bool {
