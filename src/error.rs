@@ -44,7 +44,7 @@ pub(crate) struct Problem {
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ApiError {
-    #[error("the request has invalid fields")]
+    #[error("{}", summary(.0))]
     Validation(Vec<FieldError>),
     #[error("{0}")]
     BadRequest(String),
@@ -76,6 +76,26 @@ pub(crate) enum ApiError {
     Database(#[source] sqlx::Error),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
+}
+
+/// A validation error's `detail`, readable on its own: "limit must be a whole number between 1 and
+/// 100", the first few fields in full and a count of the rest; `errors` lists every one.
+fn summary(errors: &[FieldError]) -> String {
+    const SHOWN: usize = 3;
+    let mut text = errors
+        .iter()
+        .take(SHOWN)
+        .map(|e| format!("{} {}", e.field, e.message))
+        .collect::<Vec<_>>()
+        .join("; ");
+    if errors.len() > SHOWN {
+        text.push_str(&format!(" (and {} more)", errors.len() - SHOWN));
+    }
+    if text.is_empty() {
+        "the request has invalid fields".into()
+    } else {
+        text
+    }
 }
 
 impl ApiError {

@@ -199,7 +199,11 @@ fn tags_schema_of(kind: SchemaType) -> Array {
 pub(crate) struct ListQuery {
     /// Most entries on a page, 1..=100 (default 20). A page stops early, with a `next_cursor`,
     /// before its entries pass 1 MiB of JSON, so it may hold fewer.
-    #[validate(range(min = 1, max = 100, message = "must be between 1 and 100"))]
+    #[validate(range(
+        min = 1,
+        max = 100,
+        message = "must be a whole number between 1 and 100"
+    ))]
     #[param(minimum = 1, maximum = 100, default = 20)]
     pub(crate) limit: Option<i64>,
     /// Opaque position from the previous page's `next_cursor`.
@@ -226,6 +230,17 @@ pub(crate) struct ListQuery {
     )]
     #[param(min_length = 1, max_length = 200, pattern = "^[^\\u0000]*$")]
     pub(crate) q: Option<String>,
+}
+
+impl crate::extract::QueryHints for ListQuery {
+    fn hint(parameter: &str) -> Option<&'static str> {
+        match parameter {
+            "limit" => Some("must be a whole number between 1 and 100"),
+            "from" | "to" => Some("must be a date written YYYY-MM-DD"),
+            "mood" => Some("must be one of great, good, okay, bad, awful"),
+            _ => None,
+        }
+    }
 }
 
 /// One page of entries, newest `entry_date` first. Written by `page.rs` as its rows arrive; this
