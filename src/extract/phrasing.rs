@@ -40,13 +40,13 @@ pub(super) fn field_message(message: &str) -> String {
     {
         return "must be a whole number".into();
     }
-    if let Some((_, expected)) = message.split_once(", expected ") {
-        if message.starts_with("invalid type: ")
-            || message.starts_with("invalid value: ")
-            || message.starts_with("invalid length ")
-        {
-            return format!("must be {}", expected_in_words(expected));
-        }
+    let invalid = ["invalid type: ", "invalid value: ", "invalid length "]
+        .iter()
+        .any(|prefix| message.starts_with(prefix));
+    if let Some((_, expected)) = message.split_once(", expected ")
+        && invalid
+    {
+        return format!("must be {}", expected_in_words(expected));
     }
     message.to_owned()
 }
