@@ -145,9 +145,14 @@ async fn list_entries(
     path = "/api/v1/entries/{id}",
     tag = "entries",
     security(("bearer" = [])),
-    params(("id" = uuid::Uuid, Path, description = "Entry id")),
+    params(
+        ("id" = uuid::Uuid, Path, description = "Entry id"),
+        ("If-None-Match" = Option<String>, Header, nullable = false, description = "ETags the client holds (or `*`); when one is the entry's version, the answer is 304 with no body",
+         pattern = r#"^(\*|(W/)?"[^"]*"(\s*,\s*(W/)?"[^"]*")*)$"#),
+    ),
     responses(
         (status = 200, description = "The entry", body = Entry, headers(("ETag" = String))),
+        (status = 304, description = "The client's copy (`If-None-Match`) is current", headers(("ETag" = String))),
         EntryLookup, Unauthenticated, DatabaseBusy,
     )
 )]
@@ -206,7 +211,7 @@ async fn missing(pool: &Db, user: &AuthUser) -> ApiError {
     request_body = EntryPatch,
     responses(
         (status = 200, description = "The updated entry", body = Entry, headers(("ETag" = String))),
-        (status = 412, description = "The entry changed since that version", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The entry changed since that version; `ETag` is its version now", body = Problem, content_type = "application/problem+json", headers(("ETag" = String))),
         BodyProblems, EntryLookup, Unauthenticated, DatabaseBusy,
     )
 )]

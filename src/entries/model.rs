@@ -26,8 +26,10 @@ pub(crate) enum Mood {
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Entry {
     pub(crate) id: Uuid,
+    #[schema(required = true)]
     pub(crate) title: Option<String>,
     pub(crate) content: String,
+    #[schema(required = true)]
     pub(crate) mood: Option<Mood>,
     pub(crate) tags: Vec<String>,
     pub(crate) entry_date: NaiveDate,
@@ -252,6 +254,7 @@ pub(crate) struct EntryPage {
     pub(crate) items: Vec<Entry>,
     /// Pass as `cursor` to get the next page; `null` on the last page, and only there: a page cut
     /// short by the 1 MiB cap has fewer than `limit` items and still a `next_cursor`.
+    #[schema(required = true)]
     pub(crate) next_cursor: Option<String>,
 }
 

@@ -22,6 +22,7 @@ mod health;
 mod lifecycle;
 mod logs;
 mod metrics;
+mod openapi_exact;
 mod pagination;
 mod pagination_budget;
 mod pagination_memory;
