@@ -17,6 +17,7 @@ mod docs;
 mod drills;
 mod entries;
 mod export_memory;
+mod generated_client;
 mod harness;
 mod health;
 mod lifecycle;
