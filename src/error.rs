@@ -44,7 +44,7 @@ pub(crate) struct Problem {
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ApiError {
-    #[error("the request has invalid fields")]
+    #[error("{}", summary(.0))]
     Validation(Vec<FieldError>),
     #[error("{0}")]
     BadRequest(String),
@@ -58,8 +58,9 @@ pub(crate) enum ApiError {
     NotFound,
     #[error("{0}")]
     Conflict(String),
+    /// Carries the version the entry has now, sent as the answer's `ETag`.
     #[error("the entry has changed since the version given in If-Match")]
-    PreconditionFailed,
+    PreconditionFailed { current_version: i32 },
     #[error("the request body is larger than this service accepts")]
     PayloadTooLarge,
     #[error("{0}")]
@@ -78,6 +79,26 @@ pub(crate) enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
+/// A validation error's `detail`, readable on its own: "limit must be a whole number between 1 and
+/// 100", the first few fields in full and a count of the rest; `errors` lists every one.
+fn summary(errors: &[FieldError]) -> String {
+    const SHOWN: usize = 3;
+    let mut text = errors
+        .iter()
+        .take(SHOWN)
+        .map(|e| format!("{} {}", e.field, e.message))
+        .collect::<Vec<_>>()
+        .join("; ");
+    if errors.len() > SHOWN {
+        text.push_str(&format!(" (and {} more)", errors.len() - SHOWN));
+    }
+    if text.is_empty() {
+        "the request has invalid fields".into()
+    } else {
+        text
+    }
+}
+
 impl ApiError {
     pub(crate) fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Validation(vec![FieldError::new(field, message)])
@@ -92,7 +113,7 @@ impl ApiError {
             }
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            Self::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -110,7 +131,7 @@ impl ApiError {
             Self::InvalidRefreshToken => "invalid-refresh-token",
             Self::NotFound => "not-found",
             Self::Conflict(_) => "conflict",
-            Self::PreconditionFailed => "precondition-failed",
+            Self::PreconditionFailed { .. } => "precondition-failed",
             Self::PayloadTooLarge => "payload-too-large",
             Self::UnsupportedMediaType(_) => "unsupported-media-type",
             Self::RateLimited { .. } => "rate-limited",
@@ -209,6 +230,12 @@ impl IntoResponse for ApiError {
             _ => None,
         };
         let unauthorized = matches!(self, Self::Unauthorized | Self::InvalidCredentials);
+        let etag = match &self {
+            Self::PreconditionFailed { current_version } => {
+                HeaderValue::from_str(&format!("\"{current_version}\"")).ok()
+            }
+            _ => None,
+        };
         let not_configured = matches!(self, Self::NotConfigured(_));
         let detail = self.to_string();
         let errors = match self {
@@ -222,6 +249,9 @@ impl IntoResponse for ApiError {
         }
         if not_configured {
             headers.remove(header::RETRY_AFTER);
+        }
+        if let Some(etag) = etag {
+            headers.insert(header::ETAG, etag);
         }
         if let Some(secs) = retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));

@@ -13,6 +13,8 @@ use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
 use crate::error::{ApiError, FieldError};
 
+mod phrasing;
+
 /// A JSON body that parsed and passed its validation rules.
 pub(crate) struct ValidJson<T>(pub(crate) T);
 
@@ -70,10 +72,7 @@ fn well_formed(bytes: &[u8]) -> Result<(), ApiError> {
 }
 
 fn syntax_error(err: &serde_json::Error) -> ApiError {
-    ApiError::BadRequest(format!(
-        "the body is not valid JSON: {}",
-        strip_location(err)
-    ))
+    ApiError::BadRequest(phrasing::syntax_message(err))
 }
 
 fn has_json_content_type(req: &Request) -> bool {
@@ -109,7 +108,11 @@ fn json_error(err: serde_path_to_error::Error<serde_json::Error>, body: &[u8]) -
         },
         Category::Data => {
             let message = strip_location(&inner);
-            ApiError::Validation(vec![FieldError::new(field_of(&path, &message), message)])
+            let field = field_of(&path, &message);
+            ApiError::Validation(vec![FieldError::new(
+                field,
+                phrasing::field_message(&message),
+            )])
         }
     }
 }
@@ -179,10 +182,16 @@ fn flatten(errors: &ValidationErrors, prefix: &str, out: &mut Vec<FieldError>) {
 /// Query parameters that parsed and passed their validation rules; unknown values are 422.
 pub(crate) struct ValidQuery<T>(pub(crate) T);
 
+/// What each query parameter must be, in one phrase, for a value that does not even parse
+/// ("limit must be a whole number between 1 and 100" rather than the parser's words).
+pub(crate) trait QueryHints {
+    fn hint(parameter: &str) -> Option<&'static str>;
+}
+
 impl<S, T> FromRequestParts<S> for ValidQuery<T>
 where
     S: Send + Sync,
-    T: DeserializeOwned + Validate,
+    T: DeserializeOwned + Validate + QueryHints,
 {
     type Rejection = ApiError;
 
@@ -192,8 +201,13 @@ where
             serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         let value: T = serde_path_to_error::deserialize(deserializer).map_err(|err| {
             let path = err.path().to_string();
-            let message = err.into_inner().to_string();
-            ApiError::Validation(vec![FieldError::new(field_of(&path, &message), message)])
+            let raw = err.into_inner().to_string();
+            let field = field_of(&path, &raw);
+            let structural = raw.starts_with("unknown field") || raw.starts_with("duplicate field");
+            let message = T::hint(&field)
+                .filter(|_| !structural)
+                .map_or_else(|| phrasing::field_message(&raw), str::to_owned);
+            ApiError::Validation(vec![FieldError::new(field, message)])
         })?;
         value.validate().map_err(validation_error)?;
         Ok(Self(value))

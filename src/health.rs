@@ -47,6 +47,7 @@ pub(crate) struct DatabaseCheck {
     /// `ok`, `unreachable`, or `schema_behind` (migrations pending).
     status: &'static str,
     /// Round trip of the check query, when the database answered.
+    #[schema(required = true)]
     latency_ms: Option<f64>,
 }
 

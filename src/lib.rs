@@ -36,6 +36,7 @@ pub use state::{AppState, Lifecycle};
 /// middleware stack. The whole route table is this one expression.
 pub fn router(state: AppState) -> Router {
     let (routes, api) = documented_routes().split_for_parts();
+    let api = openapi::exact(api);
     let settings = state.settings.server.clone();
     // No online-validator badge: on any host but localhost Swagger UI would load an image from
     // validator.swagger.io, telling a third party where the API lives, and the docs CSP blocks it.
@@ -58,8 +59,7 @@ pub fn ops_router(state: AppState) -> Router {
 
 /// The OpenAPI document as served at `/openapi.json`.
 pub fn openapi_json() -> String {
-    documented_routes()
-        .into_openapi()
+    openapi::exact(documented_routes().into_openapi())
         .to_pretty_json()
         .unwrap_or_default()
 }

@@ -1,5 +1,6 @@
 //! The OpenAPI document, assembled from the handlers' own annotations, and the `/docs` page.
 
+use serde_json::json;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{IntoResponses, Modify, OpenApi};
 
@@ -127,4 +128,67 @@ pub(crate) enum Throttled {
         headers(("Retry-After" = u64, description = "Seconds until the limit resets"))
     )]
     TooMany(Problem),
+}
+
+/// The pattern of a request id the service takes from a caller or makes itself.
+const REQUEST_ID_PATTERN: &str = "^[A-Za-z0-9._-]{1,64}$";
+/// An entry's ETag: its version, quoted (strong).
+const ETAG_PATTERN: &str = r#"^"[0-9]+"$"#;
+
+/// What the route annotations cannot say, said once for every route so generated clients type
+/// the answers exactly: a relative server (a generator keeps working behind any host), the
+/// `x-request-id` every answer carries, `Retry-After` on 429 and 503, `WWW-Authenticate` on 401,
+/// and the quoted form of `ETag`. Applied to the document after the routes are merged into it.
+pub(crate) fn exact(api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let Ok(mut doc) = serde_json::to_value(&api) else {
+        return api;
+    };
+    doc["servers"] = json!([{"url": "/", "description": "The host that serves this document"}]);
+    let operations = doc["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(|item| item.as_object_mut())
+        .flat_map(|item| item.values_mut())
+        .filter(|operation| operation.get("responses").is_some());
+    for operation in operations {
+        let Some(responses) = operation["responses"].as_object_mut() else {
+            continue;
+        };
+        for (status, response) in responses.iter_mut() {
+            let headers = &mut response["headers"];
+            if !headers.is_object() {
+                *headers = json!({});
+            }
+            headers["x-request-id"] = json!({
+                "description": "The request's id: the caller's `x-request-id` if usable, else a \
+                                new one; every log line of the request carries it",
+                "schema": {"type": "string", "pattern": REQUEST_ID_PATTERN},
+            });
+            match status.as_str() {
+                "429" | "503" => {
+                    headers["Retry-After"] = json!({
+                        "description": "Seconds to wait before retrying (absent on a 503 for a \
+                                        feature this deployment has not set up)",
+                        "schema": {"type": "integer", "minimum": 1},
+                    });
+                }
+                "401" => {
+                    headers["WWW-Authenticate"] = json!({
+                        "description": "The scheme to authenticate with",
+                        "schema": {"type": "string", "enum": ["Bearer"]},
+                    });
+                }
+                _ => {}
+            }
+            if headers.get("ETag").is_some() {
+                headers["ETag"] = json!({
+                    "description": "The entry's version, quoted: send it back in `If-Match` or \
+                                    `If-None-Match`",
+                    "schema": {"type": "string", "pattern": ETAG_PATTERN},
+                });
+            }
+        }
+    }
+    serde_json::from_value(doc).unwrap_or(api)
 }

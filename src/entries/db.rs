@@ -148,24 +148,6 @@ pub(crate) async fn update(
     .await
 }
 
-/// Whether the caller owns an entry with this id (tells 412 from 404 after a failed update).
-pub(crate) async fn exists(
-    db: impl PgExecutor<'_>,
-    user: Uuid,
-    id: Uuid,
-) -> Result<bool, sqlx::Error> {
-    timed(
-        "entries_exists",
-        sqlx::query_scalar!(
-            r#"SELECT EXISTS (SELECT 1 FROM entries WHERE id = $1 AND user_id = $2) AS "exists!""#,
-            id,
-            user,
-        )
-        .fetch_one(db),
-    )
-    .await
-}
-
 /// Deletes the entry; false when there was none of the caller's to delete.
 pub(crate) async fn delete(
     db: impl PgExecutor<'_>,

@@ -5,6 +5,7 @@ mod db;
 mod export;
 pub(crate) mod model;
 mod page;
+mod preconditions;
 
 use axum::Json;
 use axum::extract::State;
@@ -21,6 +22,7 @@ use crate::state::AppState;
 use cursor::Cursor;
 use model::{Entry, EntryPage, EntryPatch, ListQuery, NewEntry};
 use page::PageJson;
+use preconditions::IfMatch;
 
 pub(crate) use export::{ExportPosition, export_page};
 
@@ -143,20 +145,42 @@ async fn list_entries(
     path = "/api/v1/entries/{id}",
     tag = "entries",
     security(("bearer" = [])),
-    params(("id" = uuid::Uuid, Path, description = "Entry id")),
+    params(
+        ("id" = uuid::Uuid, Path, description = "Entry id"),
+        ("If-None-Match" = Option<String>, Header, nullable = false, description = "ETags the client holds (or `*`); when one is the entry's version, the answer is 304 with no body",
+         pattern = r#"^(\*|(W/)?"[^"]*"(\s*,\s*(W/)?"[^"]*")*)$"#),
+    ),
     responses(
         (status = 200, description = "The entry", body = Entry, headers(("ETag" = String))),
+        (status = 304, description = "The client's copy (`If-None-Match`) is current", headers(("ETag" = String))),
         EntryLookup, Unauthenticated, DatabaseBusy,
     )
 )]
-async fn get_entry(user: AuthUser, State(pool): State<Db>, PathId(id): PathId) -> Result<Response> {
+async fn get_entry(
+    user: AuthUser,
+    State(pool): State<Db>,
+    PathId(id): PathId,
+    headers: HeaderMap,
+) -> Result<Response> {
     let entry = pool
         .run(async |conn| db::get(conn, user.id, id).await)
         .await?;
     match entry {
-        Some(entry) => Ok(with_etag(StatusCode::OK, entry, false)),
+        Some(entry) if preconditions::none_match(&headers, entry.version) => {
+            Ok(with_etag(StatusCode::OK, entry, false))
+        }
+        Some(entry) => Ok(not_modified(entry.version)),
         None => Err(missing(&pool, &user).await),
     }
+}
+
+/// 304: the client's copy is current; the answer is its ETag and no body.
+fn not_modified(version: i32) -> Response {
+    let mut response = StatusCode::NOT_MODIFIED.into_response();
+    if let Ok(etag) = HeaderValue::from_str(&format!("\"{version}\"")) {
+        response.headers_mut().insert(header::ETAG, etag);
+    }
+    response
 }
 
 /// The answer for an entry that is not there: 404, unless the caller's account itself is gone
@@ -187,7 +211,7 @@ async fn missing(pool: &Db, user: &AuthUser) -> ApiError {
     request_body = EntryPatch,
     responses(
         (status = 200, description = "The updated entry", body = Entry, headers(("ETag" = String))),
-        (status = 412, description = "The entry changed since that version", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The entry changed since that version; `ETag` is its version now", body = Problem, content_type = "application/problem+json", headers(("ETag" = String))),
         BodyProblems, EntryLookup, Unauthenticated, DatabaseBusy,
     )
 )]
@@ -202,7 +226,7 @@ async fn update_entry(
         return Err(ApiError::field("body", "name at least one field to change"));
     }
     let expected = match headers.get(header::IF_MATCH) {
-        Some(value) => if_match_version(value)?,
+        Some(value) => preconditions::if_match_version(value)?,
         None => IfMatch::Any,
     };
     let expected_version = match expected {
@@ -211,14 +235,16 @@ async fn update_entry(
         // A weak or foreign tag can never match a strong version tag.
         IfMatch::Never => Some(-1),
     };
-    let (updated, exists) = pool
+    let (updated, current) = pool
         .run(async |conn| {
             let updated = db::update(&mut *conn, user.id, id, &patch, expected_version).await?;
-            // Told apart only when it matters: a version mismatch (412) or no such entry (404).
-            let exists = updated.is_none()
-                && expected_version.is_some()
-                && db::exists(&mut *conn, user.id, id).await?;
-            Ok((updated, exists))
+            // Told apart only when it matters: a version mismatch (412, with the version the
+            // entry has now, so the client can re-read or retry) or no such entry (404).
+            let current = match updated {
+                None if expected_version.is_some() => db::get(&mut *conn, user.id, id).await?,
+                _ => None,
+            };
+            Ok((updated, current))
         })
         .await?;
     match updated {
@@ -226,41 +252,13 @@ async fn update_entry(
             metrics::counter!("diary_entries_written_total", "operation" => "update").increment(1);
             Ok(with_etag(StatusCode::OK, entry, false))
         }
-        None if exists => Err(ApiError::PreconditionFailed),
-        None => Err(missing(&pool, &user).await),
+        None => match current {
+            Some(entry) => Err(ApiError::PreconditionFailed {
+                current_version: entry.version,
+            }),
+            None => Err(missing(&pool, &user).await),
+        },
     }
-}
-
-enum IfMatch {
-    Any,
-    Version(i32),
-    Never,
-}
-
-/// Parses `If-Match`: `*`, or a list of entity tags of which the first strong `"<integer>"` counts.
-fn if_match_version(value: &HeaderValue) -> Result<IfMatch> {
-    let malformed = || ApiError::BadRequest("If-Match must be \"<version>\" or *".into());
-    let text = value.to_str().map_err(|_| malformed())?.trim();
-    if text == "*" {
-        return Ok(IfMatch::Any);
-    }
-    let mut versions = Vec::new();
-    for tag in text.split(',').map(str::trim) {
-        if tag.starts_with("W/") {
-            continue;
-        }
-        let inner = tag
-            .strip_prefix('"')
-            .and_then(|t| t.strip_suffix('"'))
-            .ok_or_else(malformed)?;
-        if let Ok(version) = inner.parse::<i32>() {
-            versions.push(version);
-        }
-    }
-    Ok(match versions.as_slice() {
-        [] => IfMatch::Never,
-        [version, ..] => IfMatch::Version(*version),
-    })
 }
 
 /// Delete an entry.

@@ -26,8 +26,10 @@ pub(crate) enum Mood {
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Entry {
     pub(crate) id: Uuid,
+    #[schema(required = true)]
     pub(crate) title: Option<String>,
     pub(crate) content: String,
+    #[schema(required = true)]
     pub(crate) mood: Option<Mood>,
     pub(crate) tags: Vec<String>,
     pub(crate) entry_date: NaiveDate,
@@ -199,7 +201,11 @@ fn tags_schema_of(kind: SchemaType) -> Array {
 pub(crate) struct ListQuery {
     /// Most entries on a page, 1..=100 (default 20). A page stops early, with a `next_cursor`,
     /// before its entries pass 1 MiB of JSON, so it may hold fewer.
-    #[validate(range(min = 1, max = 100, message = "must be between 1 and 100"))]
+    #[validate(range(
+        min = 1,
+        max = 100,
+        message = "must be a whole number between 1 and 100"
+    ))]
     #[param(minimum = 1, maximum = 100, default = 20)]
     pub(crate) limit: Option<i64>,
     /// Opaque position from the previous page's `next_cursor`.
@@ -228,6 +234,17 @@ pub(crate) struct ListQuery {
     pub(crate) q: Option<String>,
 }
 
+impl crate::extract::QueryHints for ListQuery {
+    fn hint(parameter: &str) -> Option<&'static str> {
+        match parameter {
+            "limit" => Some("must be a whole number between 1 and 100"),
+            "from" | "to" => Some("must be a date written YYYY-MM-DD"),
+            "mood" => Some("must be one of great, good, okay, bad, awful"),
+            _ => None,
+        }
+    }
+}
+
 /// One page of entries, newest `entry_date` first. Written by `page.rs` as its rows arrive; this
 /// type is its schema, and what it matches byte for byte.
 #[derive(Debug, Serialize, ToSchema)]
@@ -237,6 +254,7 @@ pub(crate) struct EntryPage {
     pub(crate) items: Vec<Entry>,
     /// Pass as `cursor` to get the next page; `null` on the last page, and only there: a page cut
     /// short by the 1 MiB cap has fewer than `limit` items and still a `next_cursor`.
+    #[schema(required = true)]
     pub(crate) next_cursor: Option<String>,
 }
 

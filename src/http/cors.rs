@@ -29,6 +29,7 @@ pub(super) fn layer(origins: &[String]) -> Option<CorsLayer> {
                 header::AUTHORIZATION,
                 header::CONTENT_TYPE,
                 header::IF_MATCH,
+                header::IF_NONE_MATCH,
                 HeaderName::from_static("x-request-id"),
             ])
             .expose_headers([

@@ -26,6 +26,7 @@ use crate::state::AppState;
 pub(crate) struct User {
     pub(crate) id: Uuid,
     pub(crate) email: String,
+    #[schema(required = true)]
     pub(crate) display_name: Option<String>,
     pub(crate) created_at: DateTime<Utc>,
 }

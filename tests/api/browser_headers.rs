@@ -53,7 +53,7 @@ async fn a_listed_origin_gets_what_a_browser_needs_for_bearer_token_calls() {
         assert!(methods.contains(method), "{methods}");
     }
     let allowed = header(&response, "access-control-allow-headers").unwrap_or_default();
-    for name in ["authorization", "content-type", "if-match"] {
+    for name in ["authorization", "content-type", "if-match", "if-none-match"] {
         assert!(allowed.contains(name), "{allowed}");
     }
     assert!(header(&response, "access-control-max-age").is_some());

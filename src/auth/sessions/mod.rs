@@ -67,6 +67,7 @@ pub(crate) struct SessionView {
     created_at: DateTime<Utc>,
     /// The login or the latest refresh (access tokens are checked without touching the session).
     last_used_at: DateTime<Utc>,
+    #[schema(required = true)]
     user_agent: Option<String>,
     /// Whether this is the session of the token that asked.
     current: bool,

@@ -6,6 +6,7 @@
 mod bodies;
 mod requests;
 mod sweep;
+mod wording;
 
 use reqwest::{Method, Response, StatusCode};
 use serde_json::json;

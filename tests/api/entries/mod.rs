@@ -4,6 +4,7 @@
 //! This file holds the per-endpoint helpers the entry tests share (pagination and bad input use
 //! some too); the tests live in one submodule per responsibility.
 
+mod conditional_get;
 mod create;
 mod read_delete;
 mod search;

@@ -189,6 +189,8 @@ async fn patch_with_a_stale_if_match_answers_412_and_changes_nothing() {
             StatusCode::PRECONDITION_FAILED,
             "{stale}"
         );
+        // The version the entry has now, so the client can re-read or retry without guessing.
+        assert_eq!(etag(&response).as_deref(), Some("\"2\""), "{stale}");
         let problem = assert_problem(response, StatusCode::PRECONDITION_FAILED).await;
         assert_eq!(problem["type"], "urn:echodiary:problem:precondition-failed");
     }
