@@ -18,7 +18,7 @@ NEVER_PRINTED = ["correct horse", "hello", "grace.hopper", "c2lnbmF0dXJl", "c2Fs
 def logs(tmp_path):
     """A suite-log directory with the recorded values and a clean app log."""
     shutil.copy(FIXTURES / "sensitive.txt", tmp_path / "sensitive-1.txt")
-    shutil.copy(FIXTURES / "clean.log", tmp_path / "app-1-0.log")
+    shutil.copy(FIXTURES / "clean-app-log.txt", tmp_path / "app-1-0.log")
     return tmp_path
 
 
