@@ -4,7 +4,7 @@ tools/ on PYTHONPATH). Exit status 0 when it passed, 1 when it found problems, 2
 import argparse
 from pathlib import Path
 
-from checks import checkov_scan, compose_file, dashboards, logscan, monitoring, run_scripts, terraform, terraform_rules
+from checks import checkov_scan, deploy, compose_file, dashboards, logscan, monitoring, run_scripts, terraform, terraform_rules
 from checks.findings import Findings
 from checks.hcl import load
 
@@ -44,6 +44,10 @@ def run_compose(args) -> int:
     return compose_file.check(Path(args.repo)).report()
 
 
+def run_deploy(args) -> int:
+    return deploy.check(Path(args.repo))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m checks", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -65,6 +69,9 @@ def main() -> int:
     comp = commands.add_parser("compose", help="the Compose file resolves, pins its images, names existing files")
     comp.add_argument("--repo", default=str(REPO))
     comp.set_defaults(run=run_compose)
+    dep = commands.add_parser("deploy", help="deploy/: render, schemas, references, Argo rules, secrets, checkov, release")
+    dep.add_argument("--repo", default=str(REPO))
+    dep.set_defaults(run=run_deploy)
     args = parser.parse_args()
     return args.run(args)
 
