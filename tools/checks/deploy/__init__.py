@@ -9,9 +9,10 @@ terraform`)."""
 
 from pathlib import Path
 
+from checks.deploy import schemas
 from checks.deploy.render import render
 
-STAGES = ()
+STAGES = (schemas.check_builtin, schemas.check_custom)
 
 
 def check(repo: Path) -> int:
