@@ -9,10 +9,10 @@ terraform`)."""
 
 from pathlib import Path
 
-from checks.deploy import schemas
+from checks.deploy import argo, references, schemas
 from checks.deploy.render import render
 
-STAGES = (schemas.check_builtin, schemas.check_custom)
+STAGES = (schemas.check_builtin, schemas.check_custom, references.check, argo.check)
 
 
 def check(repo: Path) -> int:
