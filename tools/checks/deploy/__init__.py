@@ -9,10 +9,10 @@ terraform`)."""
 
 from pathlib import Path
 
-from checks.deploy import argo, references, schemas
+from checks.deploy import argo, checkov_k8s, references, schemas, secrets
 from checks.deploy.render import render
 
-STAGES = (schemas.check_builtin, schemas.check_custom, references.check, argo.check)
+STAGES = (schemas.check_builtin, schemas.check_custom, references.check, argo.check, secrets.check, checkov_k8s.check)
 
 
 def check(repo: Path) -> int:
