@@ -9,10 +9,11 @@ terraform`)."""
 
 from pathlib import Path
 
-from checks.deploy import argo, checkov_k8s, references, schemas, secrets
+from checks.deploy import argo, checkov_k8s, references, release, schemas, secrets
 from checks.deploy.render import render
 
-STAGES = (schemas.check_builtin, schemas.check_custom, references.check, argo.check, secrets.check, checkov_k8s.check)
+STAGES = (schemas.check_builtin, schemas.check_custom, references.check, argo.check, secrets.check, checkov_k8s.check,
+          release.check)
 
 
 def check(repo: Path) -> int:
