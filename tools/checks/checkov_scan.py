@@ -43,8 +43,9 @@ def audit(report: dict, declared_skips: list[dict], name: str, locate=file_and_l
     found = Findings(name)
     summary, results = report.get("summary", {}), report.get("results", {})
     for failed in results.get("failed_checks", []):
+        where = locate(failed)  # first: it may fill in the details
         details = "".join(f"; {d}" for d in failed.get("details") or [])
-        found.add(locate(failed), f"{failed['resource']}: {failed['check_id']} {failed.get('check_name', '')}{details}")
+        found.add(where, f"{failed['resource']}: {failed['check_id']} {failed.get('check_name', '')}{details}")
     if summary.get("parsing_errors"):
         found.add("checkov", f"could not parse {summary['parsing_errors']} file(s): {results.get('parsing_errors')}")
     if not summary.get("passed"):

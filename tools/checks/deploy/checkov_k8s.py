@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from checks import checkov_scan
+from checks.deploy.checkov_custom.argo_checks import DETAILS
 from checks.deploy.references import analysis_jobs
 from checks.deploy.render import Root, group
 from checks.findings import Findings
@@ -66,7 +67,8 @@ def config_skips(config: Path, found: Findings) -> list[str]:
 
 
 def locator(roots: list[Root]):
-    """checkov's `Kind.namespace.name` in a rendered file, as `slug: Kind namespace/name (file)`."""
+    """checkov's `Kind.namespace.name` in a rendered file, as `slug: Kind namespace/name (file)`; a
+    failed custom check gets its details (DETAILS) on the way."""
     by_slug = {r.slug: r for r in roots}
 
     def locate(failed: dict) -> str:
@@ -74,10 +76,13 @@ def locator(roots: list[Root]):
         slug, stand_in = name.removesuffix(".stand-ins.yaml").removesuffix(".yaml"), name.endswith(".stand-ins.yaml")
         root = by_slug.get(slug)
         kind, _, rest = failed.get("resource", "?").partition(".")
+        wanted = {"Deployment": "Rollout", "Job": "AnalysisTemplate"}.get(kind) if stand_in else kind
         for doc in root.docs if root else ():
             meta = doc.get("metadata") or {}
-            names = [f"{meta.get('namespace')}.{meta.get('name')}", str(meta.get("name"))]
-            if any(rest == n or rest.startswith(n + ".") for n in names) and (doc.get("kind") == kind or stand_in):
+            name = f"{meta['namespace']}.{meta.get('name')}" if meta.get("namespace") else str(meta.get("name"))
+            if doc.get("kind") == wanted and (rest == name or rest.startswith(name + ".")):
+                if failed.get("check_id") in DETAILS and failed.get("check_result", {}).get("result") == "FAILED":
+                    failed["details"] = DETAILS[failed["check_id"]](doc)
                 return root.label(doc) + (" (its pod template, checked as a Deployment)" if kind == "Deployment" and stand_in
                                           else " (its Job, checked as a Job)" if stand_in else "")
         return f"{slug}: {failed.get('resource')}"

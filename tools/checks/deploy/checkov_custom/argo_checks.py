@@ -1,7 +1,8 @@
 """checkov custom checks (loaded with --external-checks-dir) for what checkov has no check of its
 own for: how ArgoCD syncs, and whether an Argo Rollouts canary analysis can judge anything. A
 resource that must differ skips one like any checkov check: `checkov.io/skipN: CKV_ECHO_n=<why>`.
-Each failure says why in its details, which the deploy check prints."""
+checkov's Kubernetes report drops a check's details, so each check's `problems` is a function the
+deploy check calls again on a failed resource (DETAILS), to say what exactly is wrong."""
 
 import re
 
@@ -28,7 +29,15 @@ def metrics(conf: dict):
             yield f"metric {metric.get('name', '?')}", metric
 
 
-class ArgoCDAutomatedSync(BaseK8Check):
+class ProblemCheck(BaseK8Check):
+    """A check that fails when `problems(conf)` names any."""
+
+    def scan_spec_conf(self, conf):
+        self.details = self.problems(conf)
+        return CheckResult.FAILED if self.details else CheckResult.PASSED
+
+
+class ArgoCDAutomatedSync(ProblemCheck):
     """Issue 5: git is the only way to change the cluster: drift is undone, what left git is deleted,
     a failed sync is retried."""
 
@@ -36,19 +45,18 @@ class ArgoCDAutomatedSync(BaseK8Check):
         super().__init__(name="ArgoCD Application syncs automatically with prune, selfHeal and retry",
                          id="CKV_ECHO_1", categories=[CheckCategories.KUBERNETES], supported_entities=["Application"])
 
-    def scan_spec_conf(self, conf):
+    @staticmethod
+    def problems(conf):
         policy = (conf.get("spec") or {}).get("syncPolicy") or {}
         automated = policy.get("automated")
         if not isinstance(automated, dict) or automated.get("enabled") is False:
-            self.details.append("syncPolicy.automated is not set")
-            return CheckResult.FAILED
+            return ["syncPolicy.automated is not set"]
         missing = [f"automated.{k}" for k in ("prune", "selfHeal") if automated.get(k) is not True]
         missing += [] if policy.get("retry") else ["retry"]
-        self.details += [f"syncPolicy lacks {', '.join(missing)}"] if missing else []
-        return CheckResult.FAILED if missing else CheckResult.PASSED
+        return [f"syncPolicy lacks {', '.join(missing)}"] if missing else []
 
 
-class AnalysisEvidence(BaseK8Check):
+class AnalysisEvidence(ProblemCheck):
     """Issue 13: a canary is judged on enough evidence, never passed blind. For a metric whose query
     judges traffic: a minimum-count guard (too little traffic returns nothing), both conditions (so
     nothing is neither: Inconclusive, never a pass), no condition that passes an empty or NaN result,
@@ -60,7 +68,9 @@ class AnalysisEvidence(BaseK8Check):
                          id="CKV_ECHO_2", categories=[CheckCategories.KUBERNETES],
                          supported_entities=["AnalysisTemplate", "ClusterAnalysisTemplate"])
 
-    def scan_spec_conf(self, conf):
+    @staticmethod
+    def problems(conf):
+        found = []
         for where, metric in metrics(conf):
             query = str(((metric.get("provider") or {}).get("prometheus") or {}).get("query") or "")
             if not TRAFFIC.search(query):
@@ -76,11 +86,11 @@ class AnalysisEvidence(BaseK8Check):
             interval = metric.get("interval")
             problems += [f"range [{w}] differs from interval {interval}: overlapping or gapped windows"
                          for w in sorted(set(RANGE.findall(query))) if interval and seconds(w) != seconds(str(interval))]
-            self.details += [f"{where}: {p}" for p in problems]
-        return CheckResult.FAILED if self.details else CheckResult.PASSED
+            found += [f"{where}: {p}" for p in problems]
+        return found
 
 
-class AnalysisLimits(BaseK8Check):
+class AnalysisLimits(ProblemCheck):
     """Argo Rollouts' own validation of a metric's counts, so a template is not rejected only in the
     cluster. A value given as {{args.x}} is known only there and is left alone."""
 
@@ -89,7 +99,9 @@ class AnalysisLimits(BaseK8Check):
                          categories=[CheckCategories.KUBERNETES],
                          supported_entities=["AnalysisTemplate", "ClusterAnalysisTemplate"])
 
-    def scan_spec_conf(self, conf):
+    @staticmethod
+    def problems(conf):
+        found = []
         for where, metric in metrics(conf):
             try:
                 count, failure, success, inconclusive = (int(metric.get(k, 0)) for k in (
@@ -104,10 +116,8 @@ class AnalysisLimits(BaseK8Check):
                  f"count ({count}) must be >= failureLimit + consecutiveSuccessLimit ({failure} + {success})"),
                 (0 < count < inconclusive, f"count ({count}) must be >= inconclusiveLimit ({inconclusive})"),
                 (count > 1 and not metric.get("interval"), f"count {count} needs an interval")) if bad]
-            self.details += [f"{where}: {p}" for p in problems]
-        return CheckResult.FAILED if self.details else CheckResult.PASSED
+            found += [f"{where}: {p}" for p in problems]
+        return found
 
 
-ArgoCDAutomatedSync()
-AnalysisEvidence()
-AnalysisLimits()
+DETAILS = {check.id: check.problems for check in (ArgoCDAutomatedSync(), AnalysisEvidence(), AnalysisLimits())}
