@@ -38,6 +38,10 @@ class Planted:
         path.write_text(text, encoding="utf-8")
         return self
 
+    def git(self, *args: str) -> "Planted":
+        subprocess.run(["git", "-C", str(self.root), *args], check=True, capture_output=True)
+        return self
+
     def append(self, file: str, text: str) -> "Planted":
         path = self.root / file
         path.write_text((path.read_text(encoding="utf-8") if path.exists() else "") + text, encoding="utf-8")
