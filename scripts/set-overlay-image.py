@@ -17,7 +17,7 @@ placeholder before CI's first run: refused here.
 
 What `kustomize edit set image NAME=NEW_NAME:NEW_TAG@DIGEST` does, without a kustomize binary and
 without rewriting the file; CI then renders the overlay with `kubectl kustomize` to prove the result.
---self-test runs the script on scratch files (scripts/check-deploy.sh runs it too).
+--self-test runs the script on scratch files (`python -m checks deploy` runs it too).
 """
 
 from __future__ import annotations

@@ -9,8 +9,9 @@ locally stays out of git.
   image-digest       every `images:` entry of the prod overlay pins `digest: sha256:<64 hex>` and the
                      rendered overlay runs it so (an entry matching no container changes nothing, in
                      silence); the all-zero digest only with the all-zero tag, before CI's first run.
-  ci-contract        scripts/set-overlay-image.py, CI's edit, works on the overlay as committed: on a
-                     copy it points every entry at a sample image, which the rendering then runs.
+  ci-contract        scripts/set-overlay-image.py, CI's edit, passes its --self-test and works on the
+                     overlay as committed: on a copy it points every entry at a sample image, which
+                     the rendering then runs.
   argocd-revision    an Application that syncs Applications hands them its targetRevision (a
                      kustomize patch of /spec/source/targetRevision), unless they already follow it.
   terraform-ignored  git ignores deploy/terraform's plans, state, .terraform/ and an activated
@@ -141,6 +142,9 @@ def digests(repo: Path, roots: list[Root], found: Findings) -> list[dict]:
 
 def contract(repo: Path, entries: list[dict], found: Findings) -> None:
     script = repo / "scripts" / "set-overlay-image.py"
+    own = subprocess.run([sys.executable, str(script), "--self-test"], capture_output=True, text=True)
+    if own.returncode:
+        found.add(str(script.relative_to(repo)), f"ci-contract: --self-test failed: {(own.stdout + own.stderr).strip()[-1500:]}")
     with tempfile.TemporaryDirectory() as scratch:
         shutil.copytree(repo / "deploy" / "k8s", Path(scratch, "deploy", "k8s"), symlinks=True)
         overlay = Path(scratch, PROD)
