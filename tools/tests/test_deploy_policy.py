@@ -43,6 +43,10 @@ CHECKOV_FAULTS = {
     "an analysis window unlike its interval": (lambda r: r.replace(ANALYSIS, "interval: 5m", "interval: 1m"), "metric error-ratio: range [5m] differs from interval 1m"),
     "an analysis with one condition": (lambda r: r.replace(ANALYSIS, "      failureCondition: len(result) == 1 && result[0] >= 0.05\n", ""), "metric error-ratio: needs both successCondition and failureCondition"),
     "an analysis that passes on no traffic": (lambda r: r.replace(ANALYSIS, P95, P95_FAULTY), "metric latency-p95: successCondition 'len(result) == 0 || result[0] < 1' passes an empty or NaN result"),
+    "an analysis without a minimum-count guard": (lambda r: r.sub(ANALYSIS, r"(\[5m\]\)\)\)\n)            and on \(\)\n            \(\n(?:.*\n)+?            \)\n", r"\1"),
+                                                  "metric latency-p95: the query has no minimum-count guard"),
+    "an endless analysis": (lambda r: r.sub(ANALYSIS, r"(- name: error-ratio\n(?:      .*\n)*?)      count: 3\n", r"\1"),
+                            "metric error-ratio: no count: an endless metric ends Successful"),
     "analysis limits Argo Rollouts rejects": (lambda r: None, "CKV_ECHO_3 Argo Rollouts analysis metric limits are valid; metric latency-p95: count (1) must be >= inconclusiveLimit (2)"),
 }
 
