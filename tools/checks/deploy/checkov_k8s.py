@@ -10,6 +10,7 @@ A skip is either repository-wide in .checkov.yaml, one check a line with its jus
 comment, or an annotation `checkov.io/skipN: CKV_xx=<why>` on the resource; a skip without a reason
 fails. .checkov.yaml holds nothing but skip-check."""
 
+import os
 import re
 import shutil
 import tempfile
@@ -41,6 +42,14 @@ def stand_ins(doc: dict) -> list[dict]:
             "annotations": {**(meta.get("annotations") or {}), **(own.get("annotations") or {})},
             "labels": {**(meta.get("labels") or {}), **(own.get("labels") or {})}}})
     return jobs
+
+
+def dockerfiles_of(repo: Path):
+    """Dockerfile, Dockerfile.* and *.Dockerfile, build output and vendored trees left unwalked."""
+    for dirpath, dirnames, filenames in os.walk(repo):
+        dirnames[:] = [d for d in dirnames if d not in PRUNE]
+        yield from (Path(dirpath) / n for n in filenames if n == "Dockerfile" or n.startswith("Dockerfile.")
+                    or n.endswith(".Dockerfile"))
 
 
 def config_skips(config: Path, found: Findings) -> list[str]:
@@ -106,10 +115,9 @@ def check(repo: Path, roots: list[Root]) -> Findings:
             (manifests / f"{root.slug}.yaml").write_text(yaml.safe_dump_all(root.docs, sort_keys=False))
             if extra := [s for d in root.docs for s in stand_ins(d)]:
                 (manifests / f"{root.slug}.stand-ins.yaml").write_text(yaml.safe_dump_all(extra, sort_keys=False))
-        for path in repo.rglob("*Dockerfile*"):
-            if path.is_file() and not PRUNE & set(path.relative_to(repo).parts):
-                (dockerfiles / path.relative_to(repo)).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy(path, dockerfiles / path.relative_to(repo))
+        for path in dockerfiles_of(repo):
+            (dockerfiles / path.relative_to(repo)).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, dockerfiles / path.relative_to(repo))
         k8s = checkov_scan.run(manifests, "kubernetes", "--external-checks-dir", str(CUSTOM), *options)
         reports = [("kubernetes", k8s, locator(roots))]
         if dockerfiles.is_dir():

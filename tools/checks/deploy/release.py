@@ -114,7 +114,7 @@ def reference(entry: dict) -> str:
     return f"{entry.get('newName') or entry.get('name')}{tag}@{entry.get('digest')}"
 
 
-def render(directory: Path) -> list | None:
+def build(directory: Path) -> list | None:
     build = subprocess.run(["kubectl", "kustomize", str(directory)], capture_output=True, text=True)
     return list(yaml.safe_load_all(build.stdout)) if build.returncode == 0 else None
 
@@ -148,7 +148,7 @@ def contract(repo: Path, entries: list[dict], found: Findings) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         shutil.copytree(repo / "deploy" / "k8s", Path(scratch, "deploy", "k8s"), symlinks=True)
         overlay = Path(scratch, PROD)
-        before = images(render(overlay) or [])
+        before = images(build(overlay) or [])
         for entry in entries:
             name = entry.get("newName") if re.fullmatch(r"[a-z0-9]+([._/:-][a-z0-9]+)*", str(entry.get("newName"))) \
                 else "ghcr.io/example/sample"
@@ -158,7 +158,7 @@ def contract(repo: Path, entries: list[dict], found: Findings) -> None:
                 found.add(str(script.relative_to(repo)), f"ci-contract: set-overlay-image.py cannot set images entry "
                                                          f"{entry.get('name')}: {(edit.stderr or edit.stdout).strip()}")
                 continue
-            got = images(render(overlay) or []).count(f"{name}:{SAMPLE_TAG}@{SAMPLE_DIGEST}")
+            got = images(build(overlay) or []).count(f"{name}:{SAMPLE_TAG}@{SAMPLE_DIGEST}")
             if not got or got != before.count(reference(entry)):
                 found.add(str(script.relative_to(repo)), f"ci-contract: after setting images entry {entry.get('name')}, "
                                                          f"{got} container(s) run the new image, where "
