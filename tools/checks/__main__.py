@@ -7,6 +7,7 @@ from pathlib import Path
 from checks import (
     checkov_scan,
     compose_file,
+    deploy,
     dashboards,
     logscan,
     module_graph,
@@ -58,6 +59,10 @@ def run_module_graph(args) -> int:
     return module_graph.check(Path(args.src), show=args.show).report()
 
 
+def run_deploy(args) -> int:
+    return deploy.check(Path(args.repo))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m checks", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -83,6 +88,9 @@ def main() -> int:
     graph.add_argument("--src", default=str(REPO / "src"))
     graph.add_argument("--show", action="store_true", help="print every module's dependencies")
     graph.set_defaults(run=run_module_graph)
+    dep = commands.add_parser("deploy", help="deploy/: render, schemas, references, Argo rules, secrets, checkov, release")
+    dep.add_argument("--repo", default=str(REPO))
+    dep.set_defaults(run=run_deploy)
     args = parser.parse_args()
     return args.run(args)
 

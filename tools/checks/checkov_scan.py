@@ -33,14 +33,19 @@ def run(target: Path, framework: str, *extra: str) -> dict:
     return report
 
 
-def audit(report: dict, declared_skips: list[dict], name: str) -> Findings:
-    """Failed checks, parsing errors, a scan that passed nothing, and skips no check used."""
+def file_and_line(failed: dict) -> str:
+    return f"{failed.get('file_path', '?').lstrip('/')}:{failed.get('file_line_range', [0])[0]}"
+
+
+def audit(report: dict, declared_skips: list[dict], name: str, locate=file_and_line) -> Findings:
+    """Failed checks (each where `locate` says it is, with its details), parsing errors, a scan that
+    passed nothing, and skips no check used."""
     found = Findings(name)
     summary, results = report.get("summary", {}), report.get("results", {})
     for failed in results.get("failed_checks", []):
-        lines = failed.get("file_line_range", [0, 0])
-        found.add(f"{failed.get('file_path', '?').lstrip('/')}:{lines[0]}",
-                  f"{failed['resource']}: {failed['check_id']} {failed.get('check_name', '')}")
+        where = locate(failed)  # first: it may fill in the details
+        details = "".join(f"; {d}" for d in failed.get("details") or [])
+        found.add(where, f"{failed['resource']}: {failed['check_id']} {failed.get('check_name', '')}{details}")
     if summary.get("parsing_errors"):
         found.add("checkov", f"could not parse {summary['parsing_errors']} file(s): {results.get('parsing_errors')}")
     if not summary.get("passed"):

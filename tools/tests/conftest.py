@@ -1,6 +1,7 @@
 """Shared fixtures: a scratch copy of a repository folder with one planted fault."""
 
 import re
+import subprocess
 import shutil
 from pathlib import Path
 
@@ -37,6 +38,10 @@ class Planted:
         path.write_text(text, encoding="utf-8")
         return self
 
+    def git(self, *args: str) -> "Planted":
+        subprocess.run(["git", "-C", str(self.root), *args], check=True, capture_output=True)
+        return self
+
     def append(self, file: str, text: str) -> "Planted":
         path = self.root / file
         path.write_text((path.read_text(encoding="utf-8") if path.exists() else "") + text, encoding="utf-8")
@@ -48,3 +53,18 @@ def plant(tmp_path):
     """plant("prometheus", "docs/runbooks/alerts.md") copies those into a scratch repository; the
     test then plants its fault in the copy (file names relative to the scratch repository)."""
     return lambda *folders: Planted(tmp_path / "repo", *folders)
+
+
+DEPLOY = ("deploy", ".github", "Dockerfile", ".checkov.yaml", "scripts/set-overlay-image.py")
+
+
+@pytest.fixture
+def deploy_copy(plant):
+    """A scratch repository with what the deploy check reads, committed to git (the release stage
+    asks git what it ignores and tracks)."""
+    def make() -> Planted:
+        repo = plant(*DEPLOY)
+        subprocess.run(["git", "init", "-q", str(repo.root)], check=True)
+        subprocess.run(["git", "-C", str(repo.root), "add", "-A"], check=True)
+        return repo
+    return make

@@ -1,0 +1,1 @@
+"""checkov custom checks: checkov imports every module here (it needs this file to)."""
