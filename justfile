@@ -55,6 +55,7 @@ checks: tools
     {{ python }} -m checks compose
     {{ python }} -m checks run-scripts
     {{ python }} -m checks terraform
+    {{ python }} -m checks deploy
     bash deploy/k8s/monitoring/base/sync-from-repo.sh --check
     cd tools && {{ python }} -m pytest -q
 
