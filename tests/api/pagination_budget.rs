@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::entries::ids;
 use crate::pagination::{assert_strictly_newest_first, key, page, walk, with_cursor};
-use crate::support::{TestApp, TestUser};
+use crate::support::{TestApp, TestUser, sqlx_connect};
 
 /// What the service promises for a page's entries (`PAGE_BYTES_BUDGET`).
 const PAGE_BYTES_BUDGET: usize = 1024 * 1024;
@@ -20,8 +20,11 @@ const LARGEST_CONTENT: usize = 20_000;
 
 /// `count` entries of the largest content there is (control characters, each `\u0001` in JSON),
 /// three a day so pages split days, written straight to the table for speed; returns their ids.
+/// Over a connection of the test's own: the app's pool may be a single connection that the app
+/// keeps parked for its next request, and the test must not queue behind it.
 async fn large_entries(app: &TestApp, user: &TestUser, count: i32) -> BTreeSet<String> {
     let owner = app.user_id(user).await;
+    let db = sqlx_connect(&app.database_url).await;
     let created: Vec<uuid::Uuid> = sqlx::query_scalar(
         "INSERT INTO entries (id, user_id, content, entry_date)
          SELECT gen_random_uuid(), $1, repeat(chr(1), $3), date '2026-03-01' - (g / 3)
@@ -31,9 +34,10 @@ async fn large_entries(app: &TestApp, user: &TestUser, count: i32) -> BTreeSet<S
     .bind(owner)
     .bind(count)
     .bind(i32::try_from(LARGEST_CONTENT).expect("fits"))
-    .fetch_all(&app.pool)
+    .fetch_all(&db)
     .await
     .expect("insert large entries");
+    db.close().await;
     created.iter().map(uuid::Uuid::to_string).collect()
 }
 
