@@ -229,7 +229,8 @@ impl IntoResponse for ApiError {
             Self::RateLimited { retry_after_secs } => Some(*retry_after_secs),
             _ => None,
         };
-        let unauthorized = matches!(self, Self::Unauthorized | Self::InvalidCredentials);
+        // Every 401, a refused refresh token included: RFC 9110 asks for the scheme on each.
+        let unauthorized = status == StatusCode::UNAUTHORIZED;
         let etag = match &self {
             Self::PreconditionFailed { current_version } => {
                 HeaderValue::from_str(&format!("\"{current_version}\"")).ok()

@@ -90,6 +90,14 @@ async fn a_refresh_rotates_the_pair_and_a_spent_token_revokes_the_session() {
     assert_problem(after, StatusCode::UNAUTHORIZED).await;
 
     let unknown = refresh(&app, "not-a-token-this-service-ever-issued").await;
+    // Every 401 names the scheme (RFC 9110; the OpenAPI document declares it on each).
+    assert_eq!(
+        unknown
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.as_bytes()),
+        Some(&b"Bearer"[..])
+    );
     assert_problem(unknown, StatusCode::UNAUTHORIZED).await;
     // The in-process apps of this test binary share one metrics registry: other tests count too.
     let metrics = app.get_ops("/metrics").await.text().await.expect("metrics");
