@@ -7,8 +7,8 @@ from pathlib import Path
 from checks import (
     checkov_scan,
     compose_file,
-    deploy,
     dashboards,
+    deploy,
     logscan,
     module_graph,
     monitoring,

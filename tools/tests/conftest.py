@@ -1,8 +1,8 @@
 """Shared fixtures: a scratch copy of a repository folder with one planted fault."""
 
 import re
-import subprocess
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest

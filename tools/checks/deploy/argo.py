@@ -23,7 +23,17 @@ from pathlib import Path
 
 import yaml
 
-from checks.deploy.references import analysis_jobs, anywhere, dig, find, meta, pod_templates, secret_keys, template_of, uses
+from checks.deploy.references import (
+    analysis_jobs,
+    anywhere,
+    dig,
+    find,
+    meta,
+    pod_templates,
+    secret_keys,
+    template_of,
+    uses,
+)
 from checks.deploy.render import Root, group
 from checks.findings import Findings
 

@@ -45,7 +45,7 @@ def combinations(strategy) -> list[dict] | None:
     if not isinstance(matrix, dict):
         return [{}] if matrix is None else None
     base = {k: v if isinstance(v, list) else [v] for k, v in matrix.items() if k not in ("include", "exclude")}
-    combos = [dict(zip(base, values)) for values in itertools.product(*base.values())] if base else []
+    combos = [dict(zip(base, values, strict=True)) for values in itertools.product(*base.values())] if base else []
     combos = [c for c in combos if not any(all(c.get(k) == v for k, v in e.items()) for e in matrix.get("exclude") or [])]
     originals = len(combos)
     for include in matrix.get("include") or []:
