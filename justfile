@@ -86,20 +86,19 @@ drills: tools
       cargo test --test api -- --ignored --test-threads=1 --nocapture a_login_storm
     {{ python }} -m checks logscan {{ SUITE_LOGS }}-drills
 
-# Contract fuzzing: schemathesis against /openapi.json, authenticated
-fuzz:
-    cargo build
-    bash scripts/fuzz-api.sh --binary target/debug/echodiary
+# Contract fuzzing: schemathesis against /openapi.json, authenticated (tests/stack/test_fuzz.py)
+fuzz: (stack "test_fuzz.py")
 
-# Backup round trip: pg_dump as the CronJob does, restore as the runbook says, compare
-backup:
-    cargo build
-    bash scripts/backup-roundtrip.sh --binary target/debug/echodiary
+# Backup round trip: pg_dump as the CronJob does, restore as the runbook says, compare (tests/stack/test_backup.py)
+backup: (stack "test_backup.py")
 
-# The live monitoring stack: PostgreSQL, the service, postgres_exporter, Alertmanager, Prometheus
-live-stack:
-    cargo build
-    python3 scripts/live-stack.py
+# The monitoring stack, live: PostgreSQL, the service, postgres_exporter, Alertmanager, Prometheus; `--keep` leaves it up
+live-stack *ARGS: (stack "test_live_stack.py" ARGS)
+
+# One file of the stack tests (tests/stack/) against the debug build
+stack FILE *ARGS: tools
+    cargo build --quiet --bin echodiary
+    {{ python }} -m pytest tests/stack/{{ FILE }} --binary target/debug/echodiary {{ ARGS }}
 
 # The performance benchmark (bench/README.md)
 bench:

@@ -7,7 +7,7 @@
    24-column grid with no overlaps, every panel, target and variable querying through the
    `${datasource}` variable, every target a PromQL `expr`, no hard-coded `instance`, and every panel
    title the runbooks refer to.
-3. Every `expr`, with Grafana's variables substituted the way the live-stack check does, parses as
+3. Every `expr`, with Grafana's variables substituted the way the live-stack test does, parses as
    PromQL (`promtool check rules`)."""
 
 import json
@@ -38,7 +38,7 @@ PANEL_TYPES = {"timeseries", "stat", "gauge", "bargauge", "table", "text", "piec
 QUERYLESS_TYPES = {"text"}
 INSTANCE_VALUE = re.compile(r"^\$\{?instance(:[a-z]+)?\}?$")
 INSTANCE_MATCHER = re.compile(r"""\binstance\s*(=~|!~|!=|=)\s*("((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)'|`([^`]*)`)""")
-# What the live-stack check substitutes for Grafana's variables before it runs each expr.
+# What the live-stack test (tests/stack/) substitutes for Grafana's variables before it runs each expr.
 SUBSTITUTIONS = [(re.compile(r"\$\{?__rate_interval\}?"), "1m"), (re.compile(r"\$\{?__interval\}?"), "1m"),
                  (re.compile(r"\$\{?__range\}?"), "5m"), (re.compile(r"\$\{?job\}?"), "echodiary"),
                  (re.compile(r"\$\{?instance(:[a-z]+)?\}?"), ".*")]

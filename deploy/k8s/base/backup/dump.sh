@@ -5,7 +5,7 @@
 #   echodiary-<YYYYmmddTHHMMSSZ>.dump   and   echodiary-<...>.dump.sha256
 # for step 2 (upload.sh) to send to S3. Nothing is published unless every check passed.
 #
-# scripts/backup-roundtrip.sh runs this very file against a throwaway PostgreSQL, so what CI proves
+# tests/stack/test_backup.py runs this very file against a throwaway PostgreSQL, so what CI proves
 # restorable is what production writes. POSIX sh: the image's /bin/sh is dash.
 #
 # Environment (defaults are the CronJob's mounts):

@@ -6,7 +6,7 @@
 # object's metadata. AWS access comes from the EC2 instance role through IMDSv2: no keys anywhere.
 # The role needs s3:PutObject on the prefix and nothing else: no read, list or delete.
 #
-# scripts/backup-roundtrip.sh runs this file too, with $AWS pointing at a stand-in for the CLI.
+# tests/stack/test_backup.py runs this file too, with $AWS pointing at a stand-in for the CLI.
 #
 # Environment:
 #   BACKUP_BUCKET   the bucket (ConfigMap echodiary-backup, key `bucket`; set by the overlay)
