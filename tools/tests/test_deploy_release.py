@@ -7,7 +7,7 @@ import pytest
 from checks.deploy import release
 from checks.deploy.render import render
 
-CI = ".github/workflows/ci.yml"
+CI = ".github/workflows/image.yml"
 PROD = "deploy/k8s/overlays/prod/kustomization.yaml"
 ARM64 = "          - arch: arm64\n            platform: linux/arm64\n            runner: ubuntu-24.04-arm\n"
 ZERO_DIGEST = "sha256:" + "0" * 64
