@@ -27,7 +27,7 @@ FAULTS = {
     "an alert without a description": (lambda m: m.sub(ALERTS, r"(EchoDiaryHighLatency[\s\S]*?)description:", r"\1details:"), "EchoDiaryHighLatency: no description annotation"),
     "a runbook_url to another section": (lambda m: m.replace(ALERTS, RUNBOOK_ANCHOR, "alerts.md#echodiaryhigherrorrate"), "EchoDiaryHighLatency: runbook_url is"),
     "a runbook section renamed": (lambda m: m.replace("docs/runbooks/alerts.md", "## EchoDiaryHighLatency", "## Latency is high"), "#echodiaryhighlatency is not a heading"),
-    "an alert no promtool test names": (lambda m: m.sub("prometheus/tests/alerts_test.yml", r"alertname: EchoDiaryHighLatency\b", "alertname: EchoDiaryHighLatencyX"), "EchoDiaryHighLatency: no promtool test names it"),
+    "an alert no promtool test names": (lambda m: m.sub("prometheus/tests/service_alerts_test.yml", r"alertname: EchoDiaryHighLatency\b", "alertname: EchoDiaryHighLatencyX"), "EchoDiaryHighLatency: no promtool test names it"),
 }
 
 
