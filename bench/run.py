@@ -15,7 +15,6 @@ See bench/README.md for what each number means and the targets of issue 6.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import re
@@ -32,6 +31,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from report import markdown, show_latest, targets
+from support import Client, cpu_seconds, find_pg_bin, free_port, log, postgres_cpu_seconds, proc_status
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 RESULTS = BENCH / "results"
@@ -39,7 +41,6 @@ LUA = BENCH / "scenario.lua"
 BINARY = ROOT / "target" / "release" / "echodiary"
 PG_MAX_CONNECTIONS = 64
 CEILING_RUNS = 3
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 SCENARIOS = (  # (name, wrk scenario argument, description)
     ("ready", "ready", "GET /health/ready"),
     ("get", "get", "GET /api/v1/entries/{id} (random own entry)"),
@@ -54,90 +55,6 @@ SELECT e.id, e.title, e.content, e.mood, e.tags, e.entry_date, e.created_at, e.u
   FROM entries e JOIN bench_ids b ON e.id = b.id AND e.user_id = b.user_id
  WHERE b.n = :r;
 """
-
-
-def log(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def find_pg_bin() -> Path:
-    """The newest /usr/lib/postgresql/*/bin holding pgbench (the PATH entry may be a wrapper)."""
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pgbench"),
-                   key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0)
-    if not found:
-        raise SystemExit("pgbench not found under /usr/lib/postgresql (apt-get install postgresql)")
-    return found[-1].parent
-
-
-def proc_status(pid: int, key: str) -> int:
-    """A /proc/<pid>/status field in bytes (VmRSS, VmHWM)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) * 1024
-    raise KeyError(key)
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of the process (all threads), in seconds."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def postgres_cpu_seconds(data_dir: Path) -> float:
-    """utime + stime of the postmaster and its live children (backends, background workers)."""
-    try:
-        postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 0.0
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        fields = text[text.rindex(")") + 2:].split()
-        if int(stat.parent.name) == postmaster or int(fields[1]) == postmaster:
-            total += (int(fields[11]) + int(fields[12])) / CLK_TCK
-    return total
-
-
-class Client:
-    """A keep-alive HTTP/1.1 client for one thread."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-
-    def call(self, method: str, path: str, body=None, token: str | None = None) -> tuple[int, object]:
-        headers = {}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        for attempt in (1, 2):
-            try:
-                self.conn.request(method, path, body=data, headers=headers)
-                response = self.conn.getresponse()
-                raw = response.read()
-                break
-            except (http.client.HTTPException, OSError):
-                self.conn.close()
-                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-                if attempt == 2:
-                    raise
-        try:
-            return response.status, json.loads(raw)
-        except ValueError:
-            return response.status, raw.decode(errors="replace")
 
 
 class Bench:
@@ -415,80 +332,6 @@ class Bench:
             "pgbench": ceiling,
             "get_fraction_of_ceiling": scenarios["get"]["rps"] / ceiling["tps"],
         }
-
-
-MIB = 1024 * 1024
-
-
-def targets(result: dict) -> list[tuple[str, str, bool]]:
-    """(target, measured, met) for every target of issue 6 item 2."""
-    get, mix = result["scenarios"]["get"], result["scenarios"]["mix"]
-    fraction = result["get_fraction_of_ceiling"]
-    return [
-        ("get-by-id >= 25% of the pgbench ceiling", f"{fraction * 100:.1f}%", fraction >= 0.25),
-        ("get-by-id p99 <= 30 ms", f"{get['latency_us']['p99'] / 1000:.2f} ms", get["latency_us"]["p99"] <= 30_000),
-        ("get-by-id service CPU <= 80 us/request", f"{get['cpu_us_per_request']:.1f} us",
-         get["cpu_us_per_request"] <= 80),
-        ("mix p99 <= 30 ms", f"{mix['latency_us']['p99'] / 1000:.2f} ms", mix["latency_us"]["p99"] <= 30_000),
-        ("mix zero errors", str(mix["error_count"]), mix["error_count"] == 0),
-        ("idle RSS <= 15 MiB", f"{result['idle_rss_bytes'] / MIB:.1f} MiB", result["idle_rss_bytes"] <= 15 * MIB),
-        ("peak RSS <= 64 MiB", f"{result['peak_rss_bytes'] / MIB:.1f} MiB", result["peak_rss_bytes"] <= 64 * MIB),
-        ("ready <= 100 ms after start", f"{result['ready_ms']:.1f} ms", result["ready_ms"] <= 100),
-    ]
-
-
-def markdown(result: dict) -> str:
-    c = result["config"]
-    lines = [
-        f"Run {result['timestamp']}: {result['machine']['cpus']} CPUs, {c['duration_s']} s per scenario, "
-        f"{c['connections']} connections, {c['wrk_threads']} wrk threads, pool {c['pool']}, "
-        f"{c['users']} users x {c['entries_per_user']} entries, RUST_LOG={c['rust_log']}.",
-        "",
-        "| scenario | req/s | p50 ms | p90 ms | p99 ms | errors | service CPU us/req | CPU s: service / PostgreSQL / wrk |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for name, s in result["scenarios"].items():
-        lat = s["latency_us"]
-        lines.append(f"| {name} | {s['rps']:,.0f} | {lat['p50'] / 1000:.2f} | {lat['p90'] / 1000:.2f} | "
-                     f"{lat['p99'] / 1000:.2f} | {s['error_count']} | {s['cpu_us_per_request']:.1f} | "
-                     f"{s['service_cpu_s']:.1f} / {s['postgres_cpu_s']:.1f} / {s['wrk_cpu_s']:.1f} |")
-    p = result["pgbench"]
-    runs = ", ".join(f"{tps:,.0f}" for tps in p.get("runs_tps", [p["tps"]]))
-    lines.append(f"| pgbench get-by-id SELECT (ceiling, -c {p['clients']}; median of {runs}) | "
-                 f"{p['tps']:,.0f} | | | | {p['failed']} | | |")
-    lines += [
-        "",
-        "| measure | value |",
-        "|---|---:|",
-        f"| ready (spawn to first 200 of /health/ready) | {result['ready_ms']:.1f} ms |",
-        f"| idle RSS (2 s after ready) | {result['idle_rss_bytes'] / MIB:.1f} MiB |",
-        f"| peak RSS (whole run) | {result['peak_rss_bytes'] / MIB:.1f} MiB |",
-        f"| RSS / peak after seeding | {result['memory_phases_bytes']['after_seed_rss'] / MIB:.1f} / "
-        f"{result['memory_phases_bytes']['after_seed_hwm'] / MIB:.1f} MiB |",
-        "| RSS / peak after each scenario | " + ", ".join(
-            f"{n} {s['rss_after_bytes'] / MIB:.0f}/{s['hwm_after_bytes'] / MIB:.0f}"
-            for n, s in result["scenarios"].items()) + " MiB |",
-        f"| get-by-id CPU per request | {result['scenarios']['get']['cpu_us_per_request']:.1f} us |",
-        f"| get-by-id / pgbench ceiling | {result['get_fraction_of_ceiling'] * 100:.1f}% |",
-        "",
-        "| target (issue 6) | measured | |",
-        "|---|---:|---|",
-    ]
-    for target, measured, met in targets(result):
-        lines.append(f"| {target} | {measured} | {'met' if met else '**not met**'} |")
-    return "\n".join(lines) + "\n"
-
-
-def show_latest(document: Path, table: str) -> None:
-    """Puts the table between the `<!-- bench:start -->` and `<!-- bench:end -->` markers."""
-    text = document.read_text()
-    start, end = "<!-- bench:start -->\n", "<!-- bench:end -->"
-    before, found, rest = text.partition(start)
-    if not found or end not in rest:
-        log(f"{document}: no bench markers; not updated")
-        return
-    document.write_text(before + start + table + end + rest.split(end, 1)[1])
-    log(f"updated the table in {document.relative_to(ROOT)}")
 
 
 def main() -> int:
