@@ -15,7 +15,8 @@ use crate::support::wait::within;
 use crate::support::{TestApp, admin_url, fresh_database};
 
 #[tokio::test]
-async fn two_concurrent_migrate_processes_both_succeed_and_apply_each_migration_once() {
+async fn two_concurrent_migrate_processes_both_succeed_apply_each_migration_once_and_a_rerun_changes_nothing()
+ {
     within(Duration::from_secs(60), async {
         let url = fresh_database(&admin_url()).await;
         let env = env(&[("DATABASE_URL", &url), ("NO_COLOR", "1")]);
@@ -25,6 +26,10 @@ async fn two_concurrent_migrate_processes_both_succeed_and_apply_each_migration_
             let status = proc.wait(Duration::from_secs(30)).await;
             assert!(status.success(), "exit {status}\n{}", proc.output());
         }
+        assert_schema_complete(&url).await;
+        // Running it again changes nothing.
+        let (status, proc) = run(&["migrate"], &env).await;
+        assert!(status.success(), "exit {status}\n{}", proc.output());
         assert_schema_complete(&url).await;
     })
     .await;

@@ -1,4 +1,6 @@
-//! In-process lifecycle: pool exhaustion, graceful shutdown and its deadlines, migrations.
+//! In-process lifecycle: pool exhaustion, migrations over a newer schema. Graceful shutdown and
+//! its drain deadline are pinned on the real process (`serve_process.rs`), concurrent migrations
+//! on two `echodiary migrate` processes (`cli.rs`).
 //!
 //! A request that must stay in flight is made deterministic with a row lock
 //! (`support::row_lock`): a PATCH of the locked entry waits inside PostgreSQL while holding one of
@@ -12,8 +14,8 @@ use tokio::task::JoinHandle;
 
 use crate::support::exposition::Exposition;
 use crate::support::row_lock::{RowLock, blocked_by_row_lock};
-use crate::support::wait::{listener_closes, readiness_becomes, within};
-use crate::support::{TestApp, TestUser, admin_url, assert_problem, fresh_database, sqlx_connect};
+use crate::support::wait::within;
+use crate::support::{TestApp, TestUser, assert_problem, sqlx_connect};
 
 /// Locks `entry_id` and sends a PATCH of it that waits on the lock; the handle yields its status
 /// and body once it finishes.
@@ -145,101 +147,6 @@ async fn an_exhausted_pool_answers_503_with_retry_after_within_the_acquire_timeo
     .await;
 }
 
-#[tokio::test]
-async fn begin_shutdown_turns_readiness_503_at_once_and_drains_the_in_flight_request() {
-    within(Duration::from_secs(60), async {
-        let (mut app, user, id) = app_with_entry(&[
-            ("ECHODIARY__SERVER__SHUTDOWN_GRACE_MS", "2500"),
-            ("ECHODIARY__SERVER__SHUTDOWN_DRAIN_MS", "20000"),
-        ])
-        .await;
-        assert_eq!(app.get_ops("/health/ready").await.status(), StatusCode::OK);
-        let (lock, patch) = blocked_patch(&app, &user, &id, "finished while draining").await;
-
-        let began = Instant::now();
-        app.begin_shutdown();
-        readiness_becomes(
-            &app.client,
-            &app.ops,
-            StatusCode::SERVICE_UNAVAILABLE,
-            Duration::from_millis(500),
-            "readiness 503 on the ops port",
-        )
-        .await;
-        assert!(app.lifecycle.is_shutting_down());
-        let ready: Value = app
-            .get("/health/ready")
-            .await
-            .json()
-            .await
-            .expect("ready JSON");
-        assert_eq!(ready["status"], "shutting_down");
-
-        // During the grace period load balancers are still catching up: requests are served.
-        assert_eq!(app.get("/health/live").await.status(), StatusCode::OK);
-        assert_eq!(app.list_entries(&user, "").await.status(), StatusCode::OK);
-        assert!(
-            began.elapsed() < Duration::from_millis(2500),
-            "the checks above ran inside the grace period"
-        );
-
-        // After it the listener closes, while the in-flight request keeps its connection.
-        listener_closes(
-            &app.base,
-            Duration::from_secs(5),
-            "the public listener refusing new connections",
-        )
-        .await;
-        assert!(
-            began.elapsed() >= Duration::from_millis(2400),
-            "the listener closed before the grace period ended ({:?})",
-            began.elapsed()
-        );
-        assert!(!patch.is_finished(), "the PATCH still waits for the lock");
-
-        lock.release().await;
-        let (status, body) = patch.await.expect("the PATCH task");
-        assert_eq!(status, StatusCode::OK, "{body}");
-        assert_eq!(body["title"], "finished while draining");
-        let server = app.server.take().expect("the server task");
-        let result = tokio::time::timeout(Duration::from_secs(10), server)
-            .await
-            .expect("the server finishes once drained")
-            .expect("the server task did not panic");
-        result.expect("run() returns Ok after a graceful shutdown");
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn shutdown_gives_up_on_requests_still_running_at_the_drain_deadline() {
-    within(Duration::from_secs(60), async {
-        let (mut app, user, id) = app_with_entry(&[
-            ("ECHODIARY__SERVER__SHUTDOWN_GRACE_MS", "0"),
-            ("ECHODIARY__SERVER__SHUTDOWN_DRAIN_MS", "500"),
-        ])
-        .await;
-        let (lock, patch) = blocked_patch(&app, &user, &id, "never").await;
-
-        let began = Instant::now();
-        app.begin_shutdown();
-        let server = app.server.take().expect("the server task");
-        let finished = tokio::time::timeout(Duration::from_secs(15), server).await;
-        let elapsed = began.elapsed();
-        lock.release().await;
-        patch.abort();
-        finished
-            .expect("the server finishes despite the stuck request")
-            .expect("the server task did not panic")
-            .expect("run() returns Ok");
-        assert!(
-            elapsed < Duration::from_secs(3),
-            "shutdown took {elapsed:?} with a 500 ms drain deadline"
-        );
-    })
-    .await;
-}
-
 /// `(version, times recorded)` of every successfully applied migration.
 async fn applied_migrations(database_url: &str) -> Vec<(i64, i64)> {
     let pool = sqlx_connect(database_url).await;
@@ -269,40 +176,6 @@ pub(crate) async fn assert_schema_complete(database_url: &str) {
     .expect("list tables");
     pool.close().await;
     assert_eq!(tables, ["entries", "users"]);
-}
-
-fn lazy_pool(database_url: &str) -> sqlx::PgPool {
-    let settings = echodiary::config::Settings::default();
-    echodiary::db::connect_lazy(database_url, &settings.database).expect("a pool")
-}
-
-#[tokio::test]
-async fn concurrent_migrations_apply_each_version_once_and_rerunning_changes_nothing() {
-    within(Duration::from_secs(60), async {
-        let url = fresh_database(&admin_url()).await;
-        let pools: Vec<sqlx::PgPool> = (0..4).map(|_| lazy_pool(&url)).collect();
-        let runs: Vec<_> = pools
-            .iter()
-            .map(|pool| {
-                let pool = pool.clone();
-                tokio::spawn(async move { echodiary::db::migrate(&pool).await })
-            })
-            .collect();
-        for run in runs {
-            run.await
-                .expect("the migration task")
-                .expect("every concurrent run succeeds");
-        }
-        assert_schema_complete(&url).await;
-        echodiary::db::migrate(&pools[0])
-            .await
-            .expect("a second run is a no-op");
-        assert_schema_complete(&url).await;
-        for pool in pools {
-            pool.close().await;
-        }
-    })
-    .await;
 }
 
 #[tokio::test]

@@ -43,11 +43,26 @@ async fn serve_drains_the_in_flight_request_and_exits_0_after_sigterm() {
             "readiness 503 after SIGTERM",
         )
         .await;
+        let ready: Value = service
+            .get_ops("/health/ready")
+            .await
+            .json()
+            .await
+            .expect("ready JSON");
+        assert_eq!(ready["status"], "shutting_down");
+        // During the grace period load balancers are still catching up: requests are served.
         let live = service.client.get(service.url("/health/live")).send().await;
         assert_eq!(live.expect("live during grace").status(), StatusCode::OK);
+        let list = service
+            .client
+            .get(service.url("/api/v1/entries"))
+            .bearer_auth(&token)
+            .send()
+            .await;
+        assert_eq!(list.expect("list during grace").status(), StatusCode::OK);
         assert!(
             signalled.elapsed() < Duration::from_millis(2500),
-            "still in grace"
+            "the checks above ran inside the grace period"
         );
 
         listener_closes(
@@ -56,6 +71,11 @@ async fn serve_drains_the_in_flight_request_and_exits_0_after_sigterm() {
             "the public listener closing after the grace period",
         )
         .await;
+        assert!(
+            signalled.elapsed() >= Duration::from_millis(2400),
+            "the listener closed before the grace period ended ({:?})",
+            signalled.elapsed()
+        );
         assert!(!patch.is_finished(), "the PATCH still waits for the lock");
         assert!(service.proc.exited().is_none(), "the process waits for it");
 

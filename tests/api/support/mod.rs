@@ -97,9 +97,9 @@ pub(crate) struct TestApp {
     pub(crate) database_url: String,
     pub(crate) pool: sqlx::PgPool,
     pub(crate) client: reqwest::Client,
-    pub(crate) lifecycle: echodiary::Lifecycle,
     stop: Option<oneshot::Sender<()>>,
-    pub(crate) server: Option<JoinHandle<anyhow::Result<()>>>,
+    /// Held, never awaited: graceful shutdown is pinned on the real process (serve_process.rs).
+    _server: JoinHandle<anyhow::Result<()>>,
     /// Last, so that it is dropped after everything else that uses the database.
     database: Option<TestDatabase>,
 }
@@ -137,7 +137,6 @@ impl TestApp {
         let base = format!("http://{}", listeners.public.local_addr().expect("bound"));
         let ops = format!("http://{}", listeners.ops.local_addr().expect("bound"));
         let state = echodiary::AppState::new(settings, pool.clone()).expect("valid app state");
-        let lifecycle = state.lifecycle().clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(echodiary::run(listeners, state, async move {
             let _ = stopped.await;
@@ -151,9 +150,8 @@ impl TestApp {
                 .timeout(Duration::from_secs(30))
                 .build()
                 .expect("an HTTP client"),
-            lifecycle,
             stop: Some(stop),
-            server: Some(server),
+            _server: server,
             database: None,
         }
     }
