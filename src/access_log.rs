@@ -15,6 +15,7 @@ use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
 
+use crate::error::ErrorCause;
 use crate::monitoring::{self, InFlight};
 
 /// Who a request is, for every log line about it.
@@ -60,8 +61,9 @@ pub(crate) async fn observe(request: Request, next: Next) -> Response {
     });
     let in_flight = InFlight::start(context.method);
     let started = Instant::now();
-    let response = REQUEST.scope(Arc::clone(&context), next.run(request)).await;
+    let mut response = REQUEST.scope(Arc::clone(&context), next.run(request)).await;
     drop(in_flight);
+    log_cause(&mut response, &context.request_id, &context.route);
     let latency = started.elapsed();
     monitoring::record_request(context.method, &context.route, response.status(), latency);
     tracing::info!(
@@ -73,4 +75,42 @@ pub(crate) async fn observe(request: Request, next: Next) -> Response {
         "request finished"
     );
     response
+}
+
+/// The ops listener's counterpart of [`observe`]: no access line (probes and scrapes would drown
+/// the log), but the cause of a 5xx answer is still written once.
+pub(crate) async fn log_causes(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let mut response = next.run(request).await;
+    log_cause(&mut response, &request_id, &route);
+    response
+}
+
+/// Writes the cause a 5xx answer carries ([`ErrorCause`], put there by the error's rendering), and
+/// takes it out of the response: it never reaches the client.
+fn log_cause(response: &mut Response, request_id: &str, route: &str) {
+    let Some(cause) = response.extensions_mut().remove::<ErrorCause>() else {
+        return;
+    };
+    if cause.is_failure {
+        tracing::error!(request_id, route, error = cause.detail, "{}", cause.message);
+    } else {
+        tracing::warn!(
+            request_id,
+            route,
+            reason = cause.detail,
+            "{}",
+            cause.message
+        );
+    }
 }

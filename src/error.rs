@@ -142,6 +142,21 @@ impl ApiError {
     }
 }
 
+/// Maps the violation of a named constraint where the statement runs: the caller knows what its
+/// statement's constraints mean, so this module never learns the schema.
+pub(crate) trait ResultExt<T> {
+    fn on_constraint(self, name: &str, answer: impl FnOnce() -> ApiError) -> Result<T>;
+}
+
+impl<T> ResultExt<T> for std::result::Result<T, sqlx::Error> {
+    fn on_constraint(self, name: &str, answer: impl FnOnce() -> ApiError) -> Result<T> {
+        self.map_err(|err| match &err {
+            sqlx::Error::Database(db) if db.constraint() == Some(name) => answer(),
+            _ => err.into(),
+        })
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         use sqlx::Error as E;
@@ -151,12 +166,6 @@ impl From<sqlx::Error> for ApiError {
                 Self::Unavailable("the database is unreachable; retry shortly")
             }
             E::Database(db) => match (db.constraint(), db.code().as_deref()) {
-                (Some("users_email_key"), _) => {
-                    Self::Conflict("an account with this email already exists".into())
-                }
-                // The token was valid, but its account is gone (deleted since it was issued):
-                // as good as no token.
-                (Some("entries_user_id_fkey"), _) => Self::Unauthorized,
                 // 22021: text PostgreSQL cannot store (a NUL); the validators should have said so.
                 (_, Some("22021")) => Self::field("body", "text must not contain NUL characters"),
                 // 42P01 undefined_table: the schema is not migrated yet (readiness says so too).
@@ -203,27 +212,43 @@ pub(crate) fn problem_response(
     response
 }
 
+/// Why a 5xx answer was given, for the log and never for the client. It rides in the response's
+/// extensions to the access log middleware, which writes it once with the request's id and route:
+/// the error itself knows nothing about requests or logging.
+#[derive(Clone, Debug)]
+pub(crate) struct ErrorCause {
+    /// `true` for a failure of ours (logged as an error); `false` for a dependency being
+    /// unavailable (a warning: the service answered as designed).
+    pub(crate) is_failure: bool,
+    pub(crate) message: &'static str,
+    pub(crate) detail: String,
+}
+
+impl ErrorCause {
+    fn of(error: &ApiError) -> Self {
+        match error {
+            ApiError::Database(err) => Self {
+                is_failure: true,
+                message: "database error",
+                detail: err.to_string(),
+            },
+            ApiError::Internal(err) => Self {
+                is_failure: true,
+                message: "internal error",
+                detail: format!("{err:#}"),
+            },
+            other => Self {
+                is_failure: false,
+                message: "service unavailable",
+                detail: other.to_string(),
+            },
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
-            // The cause is logged once, here, with the request's id and route; the client gets
-            // no internals.
-            crate::access_log::with_current(|request_id, route| match &self {
-                Self::Database(err) => {
-                    tracing::error!(request_id, route, error = %err, "database error")
-                }
-                Self::Internal(err) => {
-                    tracing::error!(
-                        request_id,
-                        route,
-                        error = format!("{err:#}"),
-                        "internal error"
-                    )
-                }
-                other => tracing::warn!(request_id, route, reason = %other, "service unavailable"),
-            });
-        }
         let kind = self.kind();
         let retry_after = match &self {
             Self::RateLimited { retry_after_secs } => Some(*retry_after_secs),
@@ -238,12 +263,16 @@ impl IntoResponse for ApiError {
             _ => None,
         };
         let not_configured = matches!(self, Self::NotConfigured(_));
+        let cause = status.is_server_error().then(|| ErrorCause::of(&self));
         let detail = self.to_string();
         let errors = match self {
             Self::Validation(errors) => errors,
             _ => Vec::new(),
         };
         let mut response = problem_response(status, kind, detail, errors);
+        if let Some(cause) = cause {
+            response.extensions_mut().insert(cause);
+        }
         let headers = response.headers_mut();
         if unauthorized {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

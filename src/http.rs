@@ -53,6 +53,7 @@ pub(crate) fn docs(routes: Router) -> Router {
 /// only the protective layers.
 pub(crate) fn ops_layers(router: Router, settings: &ServerSettings) -> Router {
     protect(router, settings)
+        .layer(middleware::from_fn(crate::access_log::log_causes))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(headers::nosniff())

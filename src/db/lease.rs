@@ -25,8 +25,6 @@ use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, PgPool, Postgres};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use crate::error::ApiError;
-
 /// A parked connection not taken for this long goes back to sqlx's idle queue.
 pub(crate) const PARKED_IDLE_LIMIT: Duration = Duration::from_secs(1);
 /// A connection out of sqlx's pool for this long (or the pool's `max_lifetime`, if shorter) goes
@@ -105,13 +103,13 @@ impl Db {
     pub(crate) async fn run<T>(
         &self,
         work: impl AsyncFnOnce(&mut PgConnection) -> Result<T, sqlx::Error>,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, sqlx::Error> {
         let mut lease = self.acquire().await?;
         let result = work(&mut lease.conn).await;
         if result.is_ok() {
             self.park(lease);
         }
-        Ok(result?)
+        result
     }
 
     /// Connections idle in the pool, parked ones included (for the pool gauges).

@@ -15,7 +15,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::AuthUser;
 use crate::db::Db;
-use crate::error::{ApiError, Problem, Result};
+use crate::error::{ApiError, Problem, Result, ResultExt};
 use crate::extract::{PathId, ValidJson, ValidQuery};
 use crate::openapi::{BodyProblems, DatabaseBusy, EntryLookup, Unauthenticated};
 use crate::state::AppState;
@@ -78,9 +78,11 @@ async fn create_entry(
             .entry_date
             .unwrap_or_else(|| chrono::Utc::now().date_naive()),
     };
+    // A valid token whose account was deleted since it was issued is as good as no token.
     let entry = pool
         .run(async |conn| db::insert(conn, user.id, row).await)
-        .await?;
+        .await
+        .on_constraint("entries_user_id_fkey", || ApiError::Unauthorized)?;
     metrics::counter!("diary_entries_written_total", "operation" => "create").increment(1);
     Ok(with_etag(StatusCode::CREATED, entry, true))
 }
@@ -192,7 +194,7 @@ async fn missing(pool: &Db, user: &AuthUser) -> ApiError {
     {
         Ok(true) => ApiError::NotFound,
         Ok(false) => ApiError::Unauthorized,
-        Err(e) => e,
+        Err(e) => e.into(),
     }
 }
 

@@ -16,7 +16,7 @@ use validator::Validate;
 
 use crate::auth::{self, AuthUser, ClientAddr};
 use crate::db::Db;
-use crate::error::{ApiError, Problem, Result};
+use crate::error::{ApiError, Problem, Result, ResultExt};
 use crate::extract::{ValidJson, no_nul, non_null, present};
 use crate::openapi::{BodyProblems, DatabaseBusy, Throttled, Unauthenticated};
 use crate::state::AppState;
@@ -135,7 +135,9 @@ async fn update_me(
         .run(async |conn| {
             db::update_profile(conn, user.id, new_email.as_deref(), display_name).await
         })
-        .await?;
+        .await
+        // Registration racing the change past the advisory lock: the unique index decides.
+        .on_constraint("users_email_key", email_taken)?;
     match change {
         db::ProfileChange::Updated(user) => Ok(Json(user)),
         db::ProfileChange::EmailTaken => Err(email_taken()),
