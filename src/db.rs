@@ -2,6 +2,7 @@
 
 mod lease;
 mod preflight;
+mod ready_cache;
 mod url_file;
 
 use std::future::Future;
@@ -18,6 +19,7 @@ use crate::config::DatabaseSettings;
 
 pub(crate) use lease::{Db, PARKED_IDLE_LIMIT};
 pub use preflight::{DatabaseUnusable, check_database};
+pub(crate) use ready_cache::RecentlyReady;
 pub(crate) use url_file::follow_url_file;
 
 /// Migrations compiled into the binary, so an image always carries the schema it expects.

@@ -1,12 +1,13 @@
-//! Liveness, readiness and the detailed health report, served on both listeners.
+//! Liveness, readiness and the detailed health report, served on both listeners; and `/metrics`
+//! on the ops listener, whose gauges report the same readiness and pool.
 
 use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
-use parking_lot::Mutex;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -90,33 +91,6 @@ pub(crate) async fn readiness(state: &AppState) -> &'static str {
     status
 }
 
-/// When the last readiness check passed, so one check answers every probe for a short while.
-/// Only passes are remembered: a failing instance is re-checked on every probe and reports ready
-/// the moment the database is back.
-pub(crate) struct RecentlyReady {
-    passed_at: Mutex<Option<Instant>>,
-    reuse_for: Duration,
-}
-
-impl RecentlyReady {
-    pub(crate) fn new(reuse_for: Duration) -> Self {
-        Self {
-            passed_at: Mutex::new(None),
-            reuse_for,
-        }
-    }
-
-    fn fresh(&self) -> bool {
-        self.passed_at
-            .lock()
-            .is_some_and(|at| at.elapsed() < self.reuse_for)
-    }
-
-    fn passed(&self) {
-        *self.passed_at.lock() = Some(Instant::now());
-    }
-}
-
 /// Readiness with detail: database latency, build version and uptime.
 #[utoipa::path(get, path = "/health", tag = "health",
     responses(
@@ -129,7 +103,7 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthReport
     let report = HealthReport {
         status: if healthy { "ok" } else { "degraded" },
         timestamp: Utc::now(),
-        version: crate::monitoring::VERSION,
+        version: crate::VERSION,
         checks: HealthChecks {
             database: DatabaseCheck {
                 status: db_status,
@@ -155,4 +129,24 @@ async fn check_database(state: &AppState) -> (&'static str, Option<Duration>) {
         Ok(Ok(false)) => ("schema_behind", Some(started.elapsed())),
         Ok(Err(_)) | Err(_) => ("unreachable", None),
     }
+}
+
+/// `GET /metrics`: gauges that describe current state are refreshed now, so a scrape never reads
+/// a stale pool or process figure.
+pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let ready = readiness(&state).await == "ok";
+    metrics::gauge!("app_ready").set(if ready { 1.0 } else { 0.0 });
+    let pool = state.db.pool();
+    let idle = state.db.num_idle() as f64;
+    let size = f64::from(pool.size());
+    metrics::gauge!("db_pool_connections", "state" => "idle").set(idle);
+    metrics::gauge!("db_pool_connections", "state" => "in_use").set((size - idle).max(0.0));
+    metrics::gauge!("db_pool_max_connections").set(f64::from(pool.options().get_max_connections()));
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::monitoring::exposition(),
+    )
 }

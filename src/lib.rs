@@ -28,9 +28,19 @@ use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::{self as swagger_ui, SwaggerUi};
 
-pub use monitoring::{GIT_SHA, VERSION};
 pub use server::{Listeners, run, shutdown_signal};
 pub use state::{AppState, Lifecycle};
+
+/// Build identity, set at compile time by the image build (`ECHODIARY_VERSION`, `ECHODIARY_GIT_SHA`
+/// build arguments); a plain `cargo build` reports the crate version and `unknown`.
+pub const VERSION: &str = match option_env!("ECHODIARY_VERSION") {
+    Some(version) => version,
+    None => env!("CARGO_PKG_VERSION"),
+};
+pub const GIT_SHA: &str = match option_env!("ECHODIARY_GIT_SHA") {
+    Some(sha) => sha,
+    None => "unknown",
+};
 
 /// The public application: API routes, health, `/openapi.json` and `/docs`, with the full
 /// middleware stack. The whole route table is this one expression.
@@ -52,7 +62,7 @@ pub fn ops_router(state: AppState) -> Router {
     let (health, _) = health::router().split_for_parts();
     let settings = state.settings.server.clone();
     let app = health
-        .route("/metrics", get(monitoring::render))
+        .route("/metrics", get(health::metrics))
         .with_state(state);
     http::ops_layers(app, &settings)
 }

@@ -1,4 +1,5 @@
-//! Prometheus metrics: the global recorder, the per-request RED middleware and the `/metrics` page.
+//! Prometheus metrics: the global recorder (installed by the server's start-up), what the request
+//! middleware records, and the exposition text `/metrics` serves.
 //!
 //! Names, labels and buckets are a contract with the dashboards and alert rules
 //! (see the README's metrics table); change them only together.
@@ -6,29 +7,16 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::{Method, StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::{Method, StatusCode};
 use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-use crate::state::AppState;
+use crate::{GIT_SHA, VERSION};
 
 /// Latency buckets from 1 ms to 10 s, so p50..p99 resolve anywhere a request or query can land.
 const LATENCY_BUCKETS: [f64; 14] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 7.5, 10.0,
 ];
-
-/// Build identity, set at compile time by the image build (`ECHODIARY_VERSION`, `ECHODIARY_GIT_SHA`
-/// build arguments); a plain `cargo build` reports the crate version and `unknown`.
-pub const VERSION: &str = match option_env!("ECHODIARY_VERSION") {
-    Some(version) => version,
-    None => env!("CARGO_PKG_VERSION"),
-};
-pub const GIT_SHA: &str = match option_env!("ECHODIARY_GIT_SHA") {
-    Some(sha) => sha,
-    None => "unknown",
-};
 
 struct Exporter {
     handle: PrometheusHandle,
@@ -210,31 +198,12 @@ pub(crate) fn run_upkeep() {
     }
 }
 
-/// `GET /metrics`: gauges that describe current state are refreshed now, so a scrape never reads
-/// a stale pool or process figure.
-pub(crate) async fn render(State(state): State<AppState>) -> impl IntoResponse {
-    let ready = crate::health::readiness(&state).await == "ok";
-    metrics::gauge!("app_ready").set(if ready { 1.0 } else { 0.0 });
-    let pool = state.db.pool();
-    let idle = state.db.num_idle() as f64;
-    let size = f64::from(pool.size());
-    metrics::gauge!("db_pool_connections", "state" => "idle").set(idle);
-    metrics::gauge!("db_pool_connections", "state" => "in_use").set((size - idle).max(0.0));
-    metrics::gauge!("db_pool_max_connections").set(f64::from(pool.options().get_max_connections()));
-    let exporter = EXPORTER.get();
-    let body = match exporter {
-        Some(exporter) => {
-            exporter.process.collect();
-            exporter.handle.run_upkeep();
-            exporter.handle.render()
-        }
-        None => String::new(),
+/// The exposition text of every metric, process figures collected now.
+pub(crate) fn exposition() -> String {
+    let Some(exporter) = EXPORTER.get() else {
+        return String::new();
     };
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        body,
-    )
+    exporter.process.collect();
+    exporter.handle.run_upkeep();
+    exporter.handle.render()
 }

@@ -61,6 +61,9 @@ pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // The process-wide recorder, before anything records: the start-up installs it, not a
+    // constructor, so building state (as tests do, many times) has no global side effect.
+    crate::monitoring::install();
     let server = &state.settings.server;
     let grace = Duration::from_millis(server.shutdown_grace_ms);
     let drain = Duration::from_millis(server.shutdown_drain_ms);

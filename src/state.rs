@@ -10,9 +10,8 @@ use sqlx::postgres::PgPoolOptions;
 
 use crate::auth::{Passwords, Revocations, TokenKeys};
 use crate::config::Settings;
-use crate::db::Db;
+use crate::db::{Db, RecentlyReady};
 use crate::email::Mailer;
-use crate::health::RecentlyReady;
 
 /// Cloned into every request (several times: each extractor takes its copy), so one `Arc` around
 /// everything: a clone is one reference count, not one per field.
@@ -41,7 +40,6 @@ pub struct Shared {
 impl AppState {
     /// Builds the state around an existing pool (the caller decides when and how to connect).
     pub fn new(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
-        crate::monitoring::install();
         let auth = &settings.auth;
         let single_connection = |acquire_timeout, name| {
             PgPoolOptions::new()
