@@ -13,7 +13,12 @@ use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
 use crate::error::{ApiError, FieldError};
 
+mod auth_user;
+mod client_addr;
 mod phrasing;
+
+pub(crate) use auth_user::AuthUser;
+pub(crate) use client_addr::ClientAddr;
 
 /// A JSON body that parsed and passed its validation rules.
 pub(crate) struct ValidJson<T>(pub(crate) T);

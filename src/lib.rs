@@ -19,7 +19,10 @@ mod health;
 mod http;
 mod monitoring;
 mod openapi;
+mod passwords;
+mod revocations;
 mod state;
+mod tokens;
 mod users;
 
 use axum::Router;

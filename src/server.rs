@@ -92,7 +92,7 @@ pub async fn run(
             ],
         ))
     });
-    let revocations = tokio::spawn(crate::auth::revocations::follow(
+    let revocations = tokio::spawn(crate::revocations::follow(
         state.listener_db.clone(),
         state.revocations.clone(),
     ));

@@ -8,10 +8,12 @@ use axum::extract::FromRef;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
-use crate::auth::{Passwords, Revocations, TokenKeys};
 use crate::config::Settings;
 use crate::db::{Db, RecentlyReady};
 use crate::email::Mailer;
+use crate::passwords::Passwords;
+use crate::revocations::Revocations;
+use crate::tokens::TokenKeys;
 
 /// Cloned into every request (several times: each extractor takes its copy), so one `Arc` around
 /// everything: a clone is one reference count, not one per field.
@@ -97,6 +99,24 @@ impl std::ops::Deref for AppState {
 impl FromRef<AppState> for Db {
     fn from_ref(state: &AppState) -> Self {
         state.db.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<TokenKeys> {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.tokens)
+    }
+}
+
+impl FromRef<AppState> for Arc<Revocations> {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.revocations)
+    }
+}
+
+impl FromRef<AppState> for Arc<Settings> {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.settings)
     }
 }
 

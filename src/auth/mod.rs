@@ -1,14 +1,10 @@
 //! Registration and login: `POST /api/v1/auth/register`, `POST /api/v1/auth/login`; the
 //! session routes and password resets live in the submodules.
 
-mod client;
 mod opaque;
-mod password;
 mod reset;
-pub(crate) mod revocations;
 pub(crate) mod sessions;
 mod throttle;
-mod token;
 
 use axum::Json;
 use axum::extract::State;
@@ -19,13 +15,8 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use validator::Validate;
 
-pub(crate) use client::ClientAddr;
-pub(crate) use password::Passwords;
-pub(crate) use revocations::Revocations;
-pub(crate) use token::{AuthUser, TokenKeys};
-
 use crate::error::{ApiError, Problem, Result};
-use crate::extract::{ValidJson, no_nul};
+use crate::extract::{ClientAddr, ValidJson, no_nul};
 use crate::openapi::{BodyProblems, DatabaseBusy, Throttled};
 use crate::state::AppState;
 use crate::users::{self, User};

@@ -17,10 +17,10 @@ use std::time::Duration;
 
 use sqlx::{Connection as _, PgConnection};
 
-use super::client::ClientAddr;
 use crate::config::AuthSettings;
 use crate::db::{Db, timed};
 use crate::error::ApiError;
+use crate::extract::ClientAddr;
 
 /// Expired rows removed per reservation: bounded work per request, and more than any request
 /// creates (three rows), so the table cannot outgrow its live windows.

@@ -13,9 +13,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::auth::AuthUser;
 use crate::db::Db;
 use crate::error::{ApiError, Problem, Result, ResultExt};
+use crate::extract::AuthUser;
 use crate::extract::{PathId, ValidJson, ValidQuery};
 use crate::openapi::{BodyProblems, DatabaseBusy, EntryLookup, Unauthenticated};
 use crate::state::AppState;

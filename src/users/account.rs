@@ -10,10 +10,11 @@ use uuid::Uuid;
 use validator::Validate;
 
 use super::db;
+use crate::auth;
 use crate::auth::sessions::{self, db::Which};
-use crate::auth::{self, AuthUser, ClientAddr};
 use crate::error::{ApiError, Problem, Result};
 use crate::extract::ValidJson;
+use crate::extract::{AuthUser, ClientAddr};
 use crate::openapi::{BodyProblems, DatabaseBusy, Throttled};
 use crate::state::AppState;
 

@@ -16,10 +16,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::{User, db};
-use crate::auth::AuthUser;
 use crate::db::Db;
 use crate::entries::{self, ExportPosition};
 use crate::error::{ApiError, Result};
+use crate::extract::AuthUser;
 use crate::openapi::{DatabaseBusy, Unauthenticated};
 use crate::state::AppState;
 

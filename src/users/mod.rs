@@ -14,9 +14,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 use validator::Validate;
 
-use crate::auth::{self, AuthUser, ClientAddr};
+use crate::auth;
 use crate::db::Db;
 use crate::error::{ApiError, Problem, Result, ResultExt};
+use crate::extract::{AuthUser, ClientAddr};
 use crate::extract::{ValidJson, no_nul, non_null, present};
 use crate::openapi::{BodyProblems, DatabaseBusy, Throttled, Unauthenticated};
 use crate::state::AppState;

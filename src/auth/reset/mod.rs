@@ -17,11 +17,11 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use validator::Validate;
 
-use super::client::ClientAddr;
 use super::sessions::{self, db::Which};
 use super::{opaque, throttle};
 use crate::email::{self, Kind, Mailer};
 use crate::error::{ApiError, Problem, Result};
+use crate::extract::ClientAddr;
 use crate::extract::{ValidJson, no_nul};
 use crate::openapi::{BodyProblems, Throttled};
 use crate::state::AppState;

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use sqlx::{Connection as _, PgConnection};
 use uuid::Uuid;
 
-use crate::auth::revocations;
 use crate::db::timed;
+use crate::revocations;
 
 /// Expired sessions removed per login: bounded work, more than one login creates.
 const CLEANUP_BATCH: i64 = 100;

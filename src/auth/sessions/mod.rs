@@ -19,8 +19,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 use validator::Validate;
 
-use super::{AuthUser, opaque};
+use super::opaque;
 use crate::error::{ApiError, Problem, Result};
+use crate::extract::AuthUser;
 use crate::extract::{PathId, ValidJson};
 use crate::openapi::{BodyProblems, DatabaseBusy, Unauthenticated};
 use crate::state::AppState;

@@ -1,31 +1,28 @@
-//! Signed, short-lived access tokens (HS256 JWTs) and the extractor that requires one.
+//! Signed, short-lived access tokens (HS256 JWTs); [`crate::extract::AuthUser`] requires one.
 //!
 //! A token names its session (`sid`). Checking one costs no database round trip, which keeps
 //! every authenticated request on one query: the signature and expiry are checked here, and the
 //! session against the in-memory set of revoked sessions every replica keeps (see
-//! [`super::revocations`]). Tokens without `sid` come from the release before sessions: they
+//! [`crate::revocations`]). Tokens without `sid` come from the release before sessions: they
 //! stay valid until they expire (at most that release's lifetime), so a rolling deploy logs
 //! nobody out.
 
 use std::time::Duration;
 
-use axum::extract::FromRequestParts;
-use axum::http::{header, request::Parts};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::state::AppState;
 
 const ISSUER: &str = "echodiary";
 
 #[derive(Serialize, Deserialize)]
-struct Claims {
-    sub: Uuid,
+pub(crate) struct Claims {
+    pub(crate) sub: Uuid,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    sid: Option<Uuid>,
+    pub(crate) sid: Option<Uuid>,
     iss: String,
     iat: i64,
     exp: i64,
@@ -79,51 +76,9 @@ impl TokenKeys {
             .map_err(|e| ApiError::Internal(anyhow::anyhow!("signing a token: {e}")))
     }
 
-    fn verify(&self, token: &str) -> Option<Claims> {
+    pub(crate) fn verify(&self, token: &str) -> Option<Claims> {
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .ok()
             .map(|data| data.claims)
-    }
-}
-
-/// The authenticated caller. Handlers that take it answer 401 to anyone without a valid token
-/// or whose session is revoked.
-pub(crate) struct AuthUser {
-    pub(crate) id: Uuid,
-    /// The session the token names; `None` for a token of the release before sessions.
-    pub(crate) session: Option<Uuid>,
-}
-
-impl FromRequestParts<AppState> for AuthUser {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .ok_or(ApiError::Unauthorized)?;
-        let (scheme, token) = header.split_once(' ').ok_or(ApiError::Unauthorized)?;
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(ApiError::Unauthorized);
-        }
-        let claims = state
-            .tokens
-            .verify(token.trim())
-            .ok_or(ApiError::Unauthorized)?;
-        if let Some(session) = claims.sid {
-            let revoked = match state.revocations.is_revoked(session) {
-                Some(known) => known,
-                // The listener is catching up: ask the table itself until it has.
-                None => super::revocations::is_revoked_in_db(&state.db, session).await?,
-            };
-            if revoked {
-                return Err(ApiError::Unauthorized);
-            }
-        }
-        Ok(Self {
-            id: claims.sub,
-            session: claims.sid,
-        })
     }
 }

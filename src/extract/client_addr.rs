@@ -1,12 +1,13 @@
 //! Who is calling, as far as throttling can tell: the client's network address.
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::request::Parts;
 
+use crate::config::Settings;
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// The client's address: the socket peer, or the last `X-Forwarded-For` hop when the service is
 /// configured to sit behind one trusted proxy. `None` only where there is no socket (in-process
@@ -31,12 +32,15 @@ impl ClientAddr {
     }
 }
 
-impl FromRequestParts<AppState> for ClientAddr {
+impl<S> FromRequestParts<S> for ClientAddr
+where
+    S: Send + Sync,
+    Arc<Settings>: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let forwarded = state
-            .settings
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let forwarded = Arc::<Settings>::from_ref(state)
             .server
             .trust_forwarded_for
             .then(|| parts.headers.get("x-forwarded-for"))
