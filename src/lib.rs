@@ -5,6 +5,7 @@
 //! repository functions never see HTTP types.
 
 mod access_log;
+mod account;
 pub mod config;
 pub mod db;
 pub mod server;
@@ -82,6 +83,7 @@ fn documented_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(auth::router())
         .merge(users::router())
+        .merge(account::router())
         .merge(entries::router())
         .merge(health::router())
 }

@@ -15,13 +15,13 @@ use serde::Serialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::{User, db};
 use crate::db::Db;
 use crate::entries::{self, ExportPosition};
 use crate::error::{ApiError, Result};
 use crate::extract::AuthUser;
 use crate::openapi::{DatabaseBusy, Unauthenticated};
 use crate::state::AppState;
+use crate::users::{User, db};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(export))

@@ -9,7 +9,6 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 use validator::Validate;
 
-use super::db;
 use crate::auth;
 use crate::auth::sessions::{self, db::Which};
 use crate::error::{ApiError, Problem, Result};
@@ -17,6 +16,7 @@ use crate::extract::ValidJson;
 use crate::extract::{AuthUser, ClientAddr};
 use crate::openapi::{BodyProblems, DatabaseBusy, Throttled};
 use crate::state::AppState;
+use crate::users::db;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
