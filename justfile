@@ -56,6 +56,7 @@ checks: tools
     {{ python }} -m checks run-scripts
     {{ python }} -m checks terraform
     {{ python }} -m checks deploy
+    {{ python }} -m checks module-graph
     bash deploy/k8s/monitoring/base/sync-from-repo.sh --check
     cd tools && {{ python }} -m pytest -q
 

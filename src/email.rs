@@ -44,7 +44,7 @@ pub(crate) struct Mailer {
 }
 
 /// A place among the deliveries in flight, held until the delivery ends.
-pub(crate) struct Slot(#[allow(dead_code, reason = "held, never read")] OwnedSemaphorePermit);
+pub(crate) struct Slot(#[expect(dead_code, reason = "held, never read")] OwnedSemaphorePermit);
 
 impl Mailer {
     /// `None` when no SMTP server is configured.

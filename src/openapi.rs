@@ -46,7 +46,7 @@ impl Modify for BearerAuth {
 
 /// Answers any route with a JSON body can give for the body itself.
 #[derive(IntoResponses)]
-#[allow(dead_code, reason = "documentation only: never constructed")]
+#[expect(dead_code, reason = "documentation only: never constructed")]
 pub(crate) enum BodyProblems {
     #[response(
         status = 400,
@@ -76,7 +76,7 @@ pub(crate) enum BodyProblems {
 
 /// Routes that need a bearer token.
 #[derive(IntoResponses)]
-#[allow(dead_code, reason = "documentation only: never constructed")]
+#[expect(dead_code, reason = "documentation only: never constructed")]
 pub(crate) enum Unauthenticated {
     #[response(
         status = 401,
@@ -88,7 +88,7 @@ pub(crate) enum Unauthenticated {
 
 /// Routes that name one entry by id.
 #[derive(IntoResponses)]
-#[allow(dead_code, reason = "documentation only: never constructed")]
+#[expect(dead_code, reason = "documentation only: never constructed")]
 pub(crate) enum EntryLookup {
     #[response(
         status = 404,
@@ -106,7 +106,7 @@ pub(crate) enum EntryLookup {
 
 /// Routes that use the database.
 #[derive(IntoResponses)]
-#[allow(dead_code, reason = "documentation only: never constructed")]
+#[expect(dead_code, reason = "documentation only: never constructed")]
 pub(crate) enum DatabaseBusy {
     #[response(
         status = 503,
@@ -118,7 +118,7 @@ pub(crate) enum DatabaseBusy {
 
 /// Routes that hash or check a password, which are throttled per client address and account.
 #[derive(IntoResponses)]
-#[allow(dead_code, reason = "documentation only: never constructed")]
+#[expect(dead_code, reason = "documentation only: never constructed")]
 pub(crate) enum Throttled {
     #[response(
         status = 429,

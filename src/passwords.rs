@@ -171,7 +171,7 @@ impl HashPermit {
 /// Returns the memory this thread freed (a hash's 19 MiB block) to the operating system now
 /// instead of after mimalloc's purge delay, which only passes when this thread allocates again.
 /// Without mimalloc as the global allocator (the test binaries) it does nothing.
-#[allow(unsafe_code, reason = "a call into mimalloc's C API")]
+#[expect(unsafe_code, reason = "a call into mimalloc's C API")]
 fn return_freed_memory() {
     // SAFETY: `mi_collect` takes no pointers, touches only the allocator's own state, and may be
     // called from any thread at any time.

@@ -1,7 +1,7 @@
 //! Session SQL: creating, refreshing, listing and revoking sessions.
 //!
 //! Revoking deletes the session (its refresh tokens go with it) and records the revocation for
-//! the replicas ([`super::super::revocations::record`]), in one transaction.
+//! the replicas ([`crate::revocations::record`]), in one transaction.
 
 use std::time::Duration;
 
