@@ -2,8 +2,7 @@
 //!
 //! A tracing span per request (what `tower_http::trace` does) costs a span allocation, its fields
 //! formatted up front, an enter and exit on every poll, and every event re-reading the span's
-//! fields: on 2 cores that was ~12 us of a ~60 us request, ~13% of the get-by-id throughput
-//! (`bench/run.py`, `RUST_LOG=info` against `info,echodiary::http=warn`). Instead the request's
+//! fields: a large share of a get-by-id request (measured in bench/README.md, "Where the time goes"). Instead the request's
 //! id and route live in a task-local for the request's duration, the access line is one event
 //! with flat fields, and the few lines written while handling a request (errors, panics) add the
 //! same fields from [`with_current`].

@@ -191,7 +191,7 @@ pub(crate) const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 /// Folds recorded histogram samples into their buckets; `server::run` does it every
 /// [`UPKEEP_INTERVAL`]. The exporter keeps every raw sample until this happens; a scrape does it
 /// too, but without one (Prometheus down, or no monitoring at all) each request's samples pile up:
-/// the benchmark saw +10 MiB per million requests, for good.
+/// the process grows for good (bench/README.md, "Where the time goes").
 pub(crate) fn run_upkeep() {
     if let Some(exporter) = EXPORTER.get() {
         exporter.handle.run_upkeep();

@@ -8,8 +8,8 @@
 //! - Memory must stay flat. The allocator keeps a freed 19 MiB block in the arena of the thread
 //!   that used it, so hashing on the (growing, shrinking) blocking pool left one such block behind
 //!   per thread it ever touched; a fixed set of threads bounds that to one block each, and the
-//!   last job in line hands its block back to the OS (a login left the process 20 MiB larger for
-//!   good; with that on top, sixteen large list pages at once passed 64 MiB).
+//!   last job in line hands its block back to the OS (without that, a login left the process
+//!   larger for good: bench/README.md, "Where the time goes").
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;

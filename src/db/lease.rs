@@ -2,8 +2,8 @@
 //! cleanly parked for the next request instead of going back through sqlx.
 //!
 //! sqlx tests every connection it gets back (a `Sync`, then a wait for `ReadyForQuery`) before
-//! anyone may use it again: a round trip and a task per request, which cost get-by-id 15-20% of its
-//! throughput in the benchmark. The test is there for connections in an unknown state, after an error or
+//! anyone may use it again: a round trip and a task per request, a large part of get-by-id's cost
+//! (bench/README.md, "Where the time goes"). The test is there for connections in an unknown state, after an error or
 //! a cancelled query. A connection whose work completed without error is in a known state, so
 //! [`Db::run`] parks it and the next request takes it as is; everything else (an error, a future
 //! dropped mid-query, a panic) still goes back to sqlx, which tests it and closes it if broken.

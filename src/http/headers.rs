@@ -2,7 +2,7 @@
 //! caller may choose.
 
 //! Each is a plain tower layer rather than a `from_fn` middleware: every request passes them, and a
-//! boxed middleware per request cost get-by-id ~5% of its throughput in `bench/run.py`.
+//! boxed middleware per request costs get-by-id measurable throughput (bench/README.md, "Where the time goes").
 
 use axum::extract::Request;
 use axum::http::{HeaderValue, header};

@@ -1,8 +1,8 @@
 //! Log lines collected in memory and written to stdout a few times a second.
 //!
 //! The access log is one line per request. Written directly, each line is a `write` system call;
-//! handed to a logging thread, each line is a wake-up of that thread. On 2 cores either cost ~15%
-//! of the throughput of a one-query request (measured by `bench/run.py`). Here a line is only
+//! handed to a logging thread, each line is a wake-up of that thread. Either costs a good part of
+//! the throughput of a one-query request (bench/README.md, "Where the time goes"). Here a line is only
 //! appended to a buffer under a short lock; a flusher thread writes the buffer out every
 //! [`FLUSH_INTERVAL`]. Nothing is dropped: a full buffer is written out by the caller that filled
 //! it, and warnings and errors are written out at once, so the line explaining a crash is never
