@@ -5,7 +5,7 @@
 //! without Docker or a system service. So each cluster lives in its own temporary directory on a
 //! free loopback port: test binaries never share state, and nothing outlives the run, even when
 //! the test process is killed.
-#![allow(
+#![expect(
     dead_code,
     reason = "every test binary that includes this harness uses a different part of it"
 )]
