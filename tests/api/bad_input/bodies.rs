@@ -4,7 +4,8 @@
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 
-use super::{an_entry, assert_rejects, send_raw};
+use super::{an_entry, send_raw};
+use crate::support::assert_rejects;
 use crate::support::{TestApp, TestUser, assert_problem};
 
 async fn post_entry_raw(app: &TestApp, user: &TestUser, body: &str) -> Response {

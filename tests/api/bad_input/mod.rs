@@ -8,10 +8,10 @@ mod requests;
 mod sweep;
 mod wording;
 
-use reqwest::{Method, Response, StatusCode};
+use reqwest::{Method, Response};
 use serde_json::json;
 
-use crate::support::{TestApp, TestUser, assert_problem, error_fields};
+use crate::support::{TestApp, TestUser};
 
 /// Sends raw bytes with an optional Content-Type, as a broken client would.
 async fn send_raw(
@@ -35,10 +35,4 @@ async fn send_raw(
 async fn an_entry(app: &TestApp, user: &TestUser) -> String {
     let entry = app.entry(user, &json!({"content": "x"})).await;
     entry["id"].as_str().expect("an id").to_owned()
-}
-
-/// Asserts a 422 whose `errors` name exactly `field`.
-async fn assert_rejects(response: Response, field: &str, case: &str) {
-    let problem = assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
-    assert_eq!(error_fields(&problem), [field], "{case}: {problem}");
 }

@@ -4,7 +4,8 @@
 use reqwest::{Method, Response, StatusCode};
 use serde_json::json;
 
-use super::{an_entry, assert_rejects};
+use super::an_entry;
+use crate::support::assert_rejects;
 use crate::support::{TestApp, TestUser, assert_problem};
 
 #[tokio::test]

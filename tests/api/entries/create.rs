@@ -4,8 +4,9 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::{assert_rejects, etag, id_of, patch_entry};
+use super::{etag, id_of, patch_entry};
 use crate::support::TestApp;
+use crate::support::assert_rejects;
 
 #[tokio::test]
 async fn create_answers_201_with_location_etag_and_the_defaults() {
@@ -114,7 +115,7 @@ async fn create_accepts_every_mood_of_the_contract_and_nothing_else() {
         let response = app
             .create_entry(&user, &json!({"content": "x", "mood": mood}))
             .await;
-        assert_rejects(response, "mood").await;
+        assert_rejects(response, "mood", &format!("mood {mood}")).await;
     }
 }
 
@@ -132,7 +133,12 @@ async fn content_must_be_1_to_20000_characters_counted_as_characters_not_bytes()
     }
     for content in [String::new(), "x".repeat(20_001), "é".repeat(20_001)] {
         let response = app.create_entry(&user, &json!({"content": content})).await;
-        assert_rejects(response, "content").await;
+        assert_rejects(
+            response,
+            "content",
+            &format!("{} characters", content.chars().count()),
+        )
+        .await;
     }
 }
 
@@ -149,7 +155,7 @@ async fn title_may_be_up_to_200_characters() {
     let response = app
         .create_entry(&user, &json!({"content": "x", "title": "t".repeat(201)}))
         .await;
-    assert_rejects(response, "title").await;
+    assert_rejects(response, "title", "201 characters").await;
 }
 
 #[tokio::test]
@@ -178,7 +184,7 @@ async fn tags_may_be_up_to_10_distinct_strings_of_1_to_32_characters() {
         let response = app
             .create_entry(&user, &json!({"content": "x", "tags": tags}))
             .await;
-        assert_rejects(response, "tags").await;
+        assert_rejects(response, "tags", &tags.to_string()).await;
     }
 }
 
@@ -212,12 +218,12 @@ async fn entry_date_must_be_a_real_calendar_date_written_yyyy_mm_dd() {
         let response = app
             .create_entry(&user, &json!({"content": "x", "entry_date": date}))
             .await;
-        assert_rejects(response, "entry_date").await;
+        assert_rejects(response, "entry_date", date).await;
     }
     let response = app
         .create_entry(&user, &json!({"content": "x", "entry_date": 20260209}))
         .await;
-    assert_rejects(response, "entry_date").await;
+    assert_rejects(response, "entry_date", "a number").await;
 }
 
 #[tokio::test]
@@ -229,7 +235,12 @@ async fn text_with_a_nul_character_is_422_not_a_database_error() {
         (json!({"content": "x", "title": "\u{0}"}), "title"),
         (json!({"content": "x", "tags": ["ok", "b\u{0}d"]}), "tags"),
     ] {
-        assert_rejects(app.create_entry(&user, &body).await, field).await;
+        assert_rejects(
+            app.create_entry(&user, &body).await,
+            field,
+            &format!("POST {body}"),
+        )
+        .await;
     }
     let entry = app.entry(&user, &json!({"content": "x"})).await;
     for (body, field) in [
@@ -238,6 +249,6 @@ async fn text_with_a_nul_character_is_422_not_a_database_error() {
         (json!({"tags": ["\u{0}"]}), "tags"),
     ] {
         let response = patch_entry(&app, &user, id_of(&entry), &body, None).await;
-        assert_rejects(response, field).await;
+        assert_rejects(response, field, &format!("PATCH {body}")).await;
     }
 }

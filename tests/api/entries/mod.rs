@@ -13,7 +13,7 @@ mod updates;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::Value;
 
-use crate::support::{TestApp, TestUser, assert_problem, error_fields};
+use crate::support::{TestApp, TestUser};
 
 pub(crate) async fn get_entry(app: &TestApp, user: &TestUser, id: &str) -> Response {
     app.as_user(user, Method::GET, &format!("/api/v1/entries/{id}"))
@@ -73,10 +73,4 @@ fn etag(response: &Response) -> Option<String> {
         .get("etag")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
-}
-
-/// Asserts a 422 whose `errors` name exactly `field`.
-async fn assert_rejects(response: Response, field: &str) {
-    let problem = assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
-    assert_eq!(error_fields(&problem), [field], "{problem}");
 }

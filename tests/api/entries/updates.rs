@@ -4,7 +4,8 @@
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 
-use super::{assert_rejects, etag, get_entry, id_of, patch_entry};
+use super::{etag, get_entry, id_of, patch_entry};
+use crate::support::assert_rejects;
 use crate::support::{TestApp, assert_problem};
 
 #[tokio::test]
@@ -93,7 +94,7 @@ async fn patch_with_null_for_content_tags_or_entry_date_is_422_naming_the_field(
     let id = id_of(&entry);
     for field in ["content", "tags", "entry_date"] {
         let response = patch_entry(&app, &user, id, &json!({ field: null }), None).await;
-        assert_rejects(response, field).await;
+        assert_rejects(response, field, &format!("{field}: null")).await;
     }
     let unchanged: Value = get_entry(&app, &user, id).await.json().await.expect("JSON");
     assert_eq!(unchanged, entry);
@@ -119,7 +120,12 @@ async fn patch_applies_the_same_limits_as_create() {
         (json!({"entry_date": "2026-02-30"}), "entry_date"),
         (json!({"entry_date": "2026-2-3"}), "entry_date"),
     ] {
-        assert_rejects(patch_entry(&app, &user, id, &body, None).await, field).await;
+        assert_rejects(
+            patch_entry(&app, &user, id, &body, None).await,
+            field,
+            &body.to_string(),
+        )
+        .await;
     }
     let ok = patch_entry(
         &app,
@@ -138,7 +144,7 @@ async fn patch_with_an_empty_object_is_422() {
     let user = app.user().await;
     let entry = app.entry(&user, &json!({"content": "x"})).await;
     let response = patch_entry(&app, &user, id_of(&entry), &json!({}), None).await;
-    assert_rejects(response, "body").await;
+    assert_rejects(response, "body", "an empty body").await;
     let unchanged: Value = get_entry(&app, &user, id_of(&entry))
         .await
         .json()

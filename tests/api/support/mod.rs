@@ -329,6 +329,14 @@ pub(crate) async fn assert_problem(response: Response, status: StatusCode) -> Va
     body
 }
 
+/// Asserts the one answer every rejected input gets: a 422 problem whose `errors` name exactly
+/// `field`; `case` says which input it was, for the failure message. Returns the problem.
+pub(crate) async fn assert_rejects(response: Response, field: &str, case: &str) -> Value {
+    let problem = assert_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(error_fields(&problem), [field], "{case}: {problem}");
+    problem
+}
+
 /// The fields named in a 422 problem's `errors`.
 pub(crate) fn error_fields(problem: &Value) -> Vec<String> {
     problem["errors"]
