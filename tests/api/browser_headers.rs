@@ -2,9 +2,10 @@
 //! included), `no-store` on private answers, `nosniff` everywhere. The docs page's CSP is pinned in
 //! `docs`, caller request ids in `request_ids`.
 
-use reqwest::{Method, Response, StatusCode};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::json;
 
+use crate::support::in_process::InProcess;
 use crate::support::{PASSWORD, TestApp, assert_problem, sensitive};
 
 const APP_ORIGIN: &str = "https://app.example.com";
@@ -22,17 +23,15 @@ fn cors_headers(response: &Response) -> Vec<String> {
         .collect()
 }
 
-async fn preflight(app: &TestApp, origin: &str, method: &str) -> Response {
-    app.request(Method::OPTIONS, "/api/v1/entries")
+/// A browser's preflight for a bearer-token call with a JSON body.
+fn preflight(request: RequestBuilder, origin: &str, method: &str) -> RequestBuilder {
+    request
         .header("origin", origin)
         .header("access-control-request-method", method)
         .header(
             "access-control-request-headers",
             "authorization, content-type",
         )
-        .send()
-        .await
-        .expect("preflight")
 }
 
 #[tokio::test]
@@ -42,7 +41,14 @@ async fn a_listed_origin_gets_what_a_browser_needs_for_bearer_token_calls() {
         "https://other.example.com,https://app.example.com",
     )])
     .await;
-    let response = preflight(&app, APP_ORIGIN, "POST").await;
+    let response = preflight(
+        app.request(Method::OPTIONS, "/api/v1/entries"),
+        APP_ORIGIN,
+        "POST",
+    )
+    .send()
+    .await
+    .expect("preflight");
     assert!(response.status().is_success(), "{}", response.status());
     assert_eq!(
         header(&response, "access-control-allow-origin"),
@@ -96,20 +102,25 @@ async fn a_listed_origin_gets_what_a_browser_needs_for_bearer_token_calls() {
 
 #[tokio::test]
 async fn an_unlisted_origin_gets_no_cors_headers_at_all() {
-    let app = TestApp::spawn_with(&[("ECHODIARY__SERVER__CORS_ALLOWED_ORIGINS", APP_ORIGIN)]).await;
+    let app = InProcess::new(&[("ECHODIARY__SERVER__CORS_ALLOWED_ORIGINS", APP_ORIGIN)]);
     for origin in [
         "https://evil.example.com",
         "https://app.example.com.evil.example",
         "null",
     ] {
-        let response = preflight(&app, origin, "DELETE").await;
+        let request = preflight(
+            app.request(Method::OPTIONS, "/api/v1/entries"),
+            origin,
+            "DELETE",
+        );
+        let response = app.send(request).await;
         assert_eq!(cors_headers(&response), Vec::<String>::new(), "{origin}");
         let call = app
-            .request(Method::GET, "/api/v1/users/me")
-            .header("origin", origin)
-            .send()
-            .await
-            .expect("me");
+            .send(
+                app.request(Method::GET, "/api/v1/users/me")
+                    .header("origin", origin),
+            )
+            .await;
         assert_eq!(cors_headers(&call), Vec::<String>::new(), "{origin}");
         // The answer still depends on the origin, so a shared cache must keep them apart.
         assert!(header(&call, "vary").is_some_and(|v| v.contains("origin")));
@@ -204,8 +215,13 @@ async fn error_answers_to_a_listed_origin_carry_cors_headers_so_the_app_can_read
 
 #[tokio::test]
 async fn without_configured_origins_no_answer_carries_cors_headers() {
-    let app = TestApp::spawn().await;
-    let response = preflight(&app, APP_ORIGIN, "POST").await;
+    let app = InProcess::new(&[]);
+    let request = preflight(
+        app.request(Method::OPTIONS, "/api/v1/entries"),
+        APP_ORIGIN,
+        "POST",
+    );
+    let response = app.send(request).await;
     assert_eq!(cors_headers(&response), Vec::<String>::new());
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
 }

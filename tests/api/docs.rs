@@ -3,11 +3,12 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::support::{TestApp, content_type};
+use crate::support::content_type;
+use crate::support::in_process::InProcess;
 
 #[tokio::test]
 async fn openapi_json_is_openapi_3_1_and_documents_every_contract_route() {
-    let app = TestApp::spawn().await;
+    let app = InProcess::new(&[]);
     let response = app.get("/openapi.json").await;
     assert_eq!(response.status(), StatusCode::OK);
     let doc: Value = response.json().await.expect("JSON");
@@ -77,7 +78,7 @@ async fn openapi_json_is_openapi_3_1_and_documents_every_contract_route() {
 
 #[tokio::test]
 async fn the_docs_page_is_served_without_anything_from_the_internet() {
-    let app = TestApp::spawn().await;
+    let app = InProcess::new(&[]);
     let page = app.get("/docs/").await;
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.expect("HTML");
@@ -130,7 +131,7 @@ fn same_origin_file(reference: &str) -> Option<String> {
 
 #[tokio::test]
 async fn the_docs_page_needs_nothing_its_content_security_policy_forbids() {
-    let app = TestApp::spawn().await;
+    let app = InProcess::new(&[]);
     let page = app.get("/docs/").await;
     assert_eq!(page.status(), StatusCode::OK);
     let header = |name: &str| {

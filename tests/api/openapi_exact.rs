@@ -4,10 +4,10 @@
 
 use serde_json::Value;
 
-use crate::support::TestApp;
+use crate::support::in_process::InProcess;
 
 async fn document() -> Value {
-    let app = TestApp::spawn().await;
+    let app = InProcess::new(&[]);
     let doc: Value = app.get("/openapi.json").await.json().await.expect("JSON");
     if let Ok(path) = std::env::var("ECHODIARY_DUMP_OPENAPI") {
         std::fs::write(path, serde_json::to_string_pretty(&doc).expect("JSON")).expect("dump");

@@ -3,6 +3,7 @@
 
 pub(crate) mod databases;
 pub(crate) mod exposition;
+pub(crate) mod in_process;
 pub(crate) mod postgres;
 pub(crate) mod process;
 pub(crate) mod row_lock;
