@@ -77,8 +77,7 @@ test-on NAME BIN MAJOR:
       printf "{{ NAME }}: %d passed, %d failed, %d ignored\n", p, f, i; exit (p == 0) }' "$logs/cargo-test.out"
 
 # The README's "Run it, test it" commands twice without a system PostgreSQL, then `cargo test` beside the dev server
-first-run:
-    bash scripts/check-first-run.sh
+first-run: (stack "test_first_run.py")
 
 # Timing drills that need the machine to themselves: a login storm does not starve other requests
 drills: tools
