@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Publishes the images CI's docker job built and scanned, one per architecture, as one
-# multi-architecture image (what the publish-* jobs of .github/workflows/ci.yml run):
+# multi-architecture image (what the publish-* jobs of .github/workflows/release.yml run):
 #   scripts/publish-image.sh [--digest-file FILE] ARCHIVE_DIR IMAGE TAG [TAG...]
 #
 # ARCHIVE_DIR holds the docker job's `docker save` archives, echodiary-image-<arch>.tar, each with the
