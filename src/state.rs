@@ -1,4 +1,6 @@
-//! The state shared by every handler, built once at start-up.
+//! The state shared by every handler, built once at start-up: infrastructure only (pools,
+//! settings, token keys, password hashing, the revoked-session set, the mailer, the lifecycle),
+//! the modules below the features. Extractors take their part through `FromRef`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
