@@ -48,6 +48,19 @@ resource "aws_eip_association" "k3s" {
   allocation_id = aws_eip.k3s.id
 }
 
+locals {
+  k3s_config = templatefile("${path.module}/templates/k3s-config.yaml.tftpl", {
+    public_ip = aws_eip.k3s.public_ip
+  })
+  external_secrets_manifest = templatefile("${path.module}/templates/external-secrets.yaml.tftpl", {
+    external_secrets_chart_version = var.external_secrets_chart_version
+  })
+  bootstrap_application = templatefile("${path.module}/templates/bootstrap-application.yaml.tftpl", {
+    git_repo_url = var.git_repo_url
+    git_revision = var.git_revision
+  })
+}
+
 resource "aws_instance" "k3s" {
   ami                    = data.aws_ami.ubuntu.id
   instance_type          = var.instance_type
@@ -94,8 +107,12 @@ resource "aws_instance" "k3s" {
     external_secrets_chart_version = var.external_secrets_chart_version
     git_repo_url                   = var.git_repo_url
     git_revision                   = var.git_revision
-    public_ip                      = aws_eip.k3s.public_ip
     region                         = var.region
+    # The manifests and the k3s configuration are YAML templates of their own, handed over in
+    # base64 so that no shell quoting can touch them.
+    k3s_config                = base64encode(local.k3s_config)
+    external_secrets_manifest = base64encode(local.external_secrets_manifest)
+    bootstrap_application     = base64encode(local.bootstrap_application)
   })
 
   tags = { Name = "${local.name}-k3s" }

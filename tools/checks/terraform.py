@@ -135,9 +135,10 @@ def check_templates(module: Module, found: Findings, rendered_dir: Path) -> list
             found.add(template, f"is passed {name} but never uses it")
         if DIRECTIVE.search(path.read_text(encoding="utf-8")):
             found.add(template, "has a %{ } directive: write %%{ for a literal, or extend this renderer")
-        out = rendered_dir / (path.name + ".rendered.sh")
-        out.write_text(text, encoding="utf-8")
-        rendered.append(out)
+        if path.name.endswith((".sh.tftpl", ".sh.tpl")):  # YAML templates are the deploy check's
+            out = rendered_dir / (path.name + ".rendered.sh")
+            out.write_text(text, encoding="utf-8")
+            rendered.append(out)
     return rendered
 
 

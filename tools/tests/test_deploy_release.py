@@ -12,7 +12,7 @@ PROD = "deploy/k8s/overlays/prod/kustomization.yaml"
 ARM64 = "          - arch: arm64\n            platform: linux/arm64\n            runner: ubuntu-24.04-arm\n"
 ZERO_DIGEST = "sha256:" + "0" * 64
 DIGEST = "sha256:52926082b7c334fd52168872c1854847b6e3576de483fbcd7de30f049c1bc98b"
-USER_DATA = "deploy/terraform/templates/k3s-user-data.sh.tftpl"
+BOOTSTRAP = "deploy/terraform/templates/bootstrap-application.yaml.tftpl"
 
 
 def problems(repo) -> list[str]:
@@ -51,8 +51,8 @@ FAULTS = {
     "an overlay CI's edit cannot set": (lambda r: r.sub(PROD, r"images:\n  - name: echodiary\n    newName: (\S+)\n    newTag: (\S+)\n    digest: (\S+)\n",
                                                         r"images: [{name: echodiary, newName: \1, newTag: \2, digest: \3}]\n"),
                                         "ci-contract: set-overlay-image.py cannot set images entry echodiary"),
-    "a root Application that does not hand its revision down": (lambda r: r.sub(USER_DATA, r"    kustomize:\n      patches:\n(?:        .*\n|          .*\n)+?(?=  destination:)", ""),
-                                                                "argocd-revision: syncs deploy/argocd at 'placeholder-of-a-variable', but the Applications there follow another revision"),
+    "a root Application that does not hand its revision down": (lambda r: r.sub(BOOTSTRAP, r"    kustomize:\n      patches:\n(?:        .*\n|          .*\n)+?(?=  destination:)", ""),
+                                                                "argocd-revision: syncs deploy/argocd at 'placeholder-git-revision', but the Applications there follow another revision"),
     "a saved plan git does not ignore": (lambda r: r.replace("deploy/terraform/.gitignore", "\ntfplan\n", "\n"), "terraform-ignored: git does not ignore deploy/terraform/tfplan"),
     "an activated backend committed": (lambda r: r.append("deploy/terraform/backend.tf", "terraform {}\n").git("add", "-f", "deploy/terraform/backend.tf"),
                                        "deploy/terraform/backend.tf: terraform-ignored: is committed"),

@@ -8,7 +8,7 @@ from checks.deploy.render import render
 
 APP = "deploy/argocd/applications/echodiary.yaml"
 ROLLOUT = "deploy/k8s/base/rollout.yaml"
-USER_DATA = "deploy/terraform/templates/k3s-user-data.sh.tftpl"
+BOOTSTRAP = "deploy/terraform/templates/bootstrap-application.yaml.tftpl"
 TRAEFIK = "deploy/k8s/platform/traefik-config.yaml"
 OLD_PDB = "---\napiVersion: policy/v1beta1\nkind: PodDisruptionBudget\nmetadata:\n  name: old\nspec:\n  minAvailable: 1\n"
 WIDGET = "---\napiVersion: widgets.example.com/v1\nkind: Widget\nmetadata:\n  name: demo\nspec:\n  size: 3\n"
@@ -28,8 +28,8 @@ FAULTS = {
                                             "deploy/k8s/overlays/prod: kubectl kustomize failed"),
     "an Application path that does not exist": (lambda r: r.replace(APP, "path: deploy/k8s/overlays/prod", "path: deploy/k8s/overlays/production"),
                                                 "Application echodiary: spec.source.path 'deploy/k8s/overlays/production' does not exist"),
-    "a here-document Application path that does not exist": (lambda r: r.replace(USER_DATA, "path: deploy/argocd", "path: deploy/argo-cd"),
-                                                             "k3s-user-data.sh.tftpl: Application echodiary-bootstrap: spec.source.path 'deploy/argo-cd'"),
+    "a bootstrap Application path that does not exist": (lambda r: r.replace(BOOTSTRAP, "path: deploy/argocd", "path: deploy/argo-cd"),
+                                                             "bootstrap-application.yaml.tftpl (template): Application echodiary-bootstrap: spec.source.path 'deploy/argo-cd'"),
     "a built-in field of the wrong type": (lambda r: r.replace("deploy/k8s/overlays/local/postgres.yaml", "replicas: 1", 'replicas: "one"'),
                                            "StatefulSet echodiary/postgres (deploy/k8s/overlays/local/postgres.yaml): spec.replicas: 'one' is not of type 'integer'"),
     "an unknown built-in field": (lambda r: r.replace("deploy/k8s/base/services.yaml", "  selector:", "  selectr:\n    x: y\n  selector:"), "'selectr' was unexpected"),
@@ -37,8 +37,8 @@ FAULTS = {
     "a Rollout field of the wrong type": (lambda r: r.replace(ROLLOUT, "containerPort: 8000", 'containerPort: "8000"'),
                                           "Rollout echodiary/echodiary (deploy/k8s/base/rollout.yaml): does not match its schema: /spec/template/spec/containers/0/ports/0/containerPort must be integer"),
     "an Application field of the wrong type": (lambda r: r.replace(APP, "limit: 10", 'limit: "10"'), "retry/limit must be integer"),
-    "a here-document Application field of the wrong type": (lambda r: r.replace(USER_DATA, "selfHeal: true", 'selfHeal: "yes"'),
-                                                            "Application argocd/echodiary-bootstrap (deploy/terraform/templates/k3s-user-data.sh.tftpl:153 (here-document)): does not match its schema: /spec/syncPolicy/automated/selfHeal must be boolean"),
+    "a bootstrap Application field of the wrong type": (lambda r: r.replace(BOOTSTRAP, "selfHeal: true", 'selfHeal: "yes"'),
+                                                            "Application argocd/echodiary-bootstrap (deploy/terraform/templates/bootstrap-application.yaml.tftpl (template)): does not match its schema: /spec/syncPolicy/automated/selfHeal must be boolean"),
     "a misspelled optional field": (lambda r: r.replace(APP, "selfHeal: true", "selfHael: true"), "unknown field: Object literal may only specify known properties, and '\"selfHael\"' does not exist"),
     "a misspelled nested field": (lambda r: r.replace(ROLLOUT, "      canaryService:", "      stepz: []\n      canaryService:"), "(at spec.strategy.canary.stepz)"),
     "a custom kind with no model": (lambda r: r.append("deploy/k8s/base/pdb.yaml", WIDGET), "unknown custom kind: no CRD model for widgets.example.com/v1 Widget"),

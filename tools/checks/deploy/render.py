@@ -3,9 +3,9 @@
 Roots, each built with `kubectl kustomize` (offline, no Helm): every overlay (deploy/k8s/overlays/*);
 every path an ArgoCD Application or ApplicationSet syncs (without a kustomization, read the way ArgoCD
 reads it: a directory of plain manifests); every other kustomization nothing includes (a root nobody
-renders would escape validation). Manifest files no root covers, and manifests in here-documents of
-scripts and templates under deploy/ (the k3s user data applies the root Application), become roots of
-their own, so nothing under deploy/ escapes the later stages. Every resource remembers the repository
+renders would escape validation). Manifest files no root covers, and the manifests of Terraform's
+YAML templates (the root Application the k3s user data applies) or of here-documents in scripts under
+deploy/, become roots of their own, so nothing under deploy/ escapes the later stages. Every resource remembers the repository
 file it came from, so a finding can name it."""
 
 import os
@@ -18,13 +18,15 @@ from pathlib import Path
 import yaml
 
 from checks.findings import Findings
+from checks.hcl import render_template
 
 KUSTOMIZATIONS = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 ORIGIN = "config.kubernetes.io/origin"
 SKIP_DIRS = {"terraform", ".terraform", "node_modules"}
 HEREDOC = re.compile(r"<<(-?)[ \t]*(['\"]?)([A-Za-z_]\w*)\2[^\n]*\n(.*?)\n[ \t]*\3[ \t]*(?:\n|$)", re.S)
 VARIABLE = re.compile(r"\$\{[^}]*\}|\$[A-Za-z_]\w*")
-SCRIPTS = (".sh", ".bash", ".tftpl", ".tpl")
+SCRIPTS = (".sh", ".bash", ".sh.tftpl", ".sh.tpl")
+YAML_TEMPLATES = (".yaml.tftpl", ".yml.tftpl")
 
 
 def key(doc: dict) -> str:
@@ -78,10 +80,15 @@ def strings(node):
 
 
 def embedded(repo: Path):
-    """(file:line, manifest) in here-documents of scripts and templates under deploy/; a variable the
-    shell (or Terraform) would expand becomes a placeholder string."""
+    """(file:line, manifest) in Terraform's YAML templates and in here-documents of scripts and
+    templates under deploy/; a variable Terraform (or the shell) would expand becomes a placeholder."""
     for dirpath, dirnames, filenames in os.walk(repo / "deploy"):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "node_modules")
+        for name in sorted(n for n in filenames if n.endswith(YAML_TEMPLATES)):
+            path = Path(dirpath) / name
+            text, _, _ = render_template(path.read_text(encoding="utf-8"))
+            docs = [d for d in yaml.safe_load_all(text) if is_manifest(d)]
+            yield from ((f"{path.relative_to(repo)} (template)", d) for d in docs)
         for name in sorted(n for n in filenames if n.endswith(SCRIPTS)):
             path = Path(dirpath) / name
             text = path.read_text(encoding="utf-8", errors="replace")
@@ -207,7 +214,7 @@ def render(repo: Path) -> tuple[list[Root], Findings]:
                              [d for p in loose for d in manifests[p]],
                              {key(d): p.relative_to(repo).as_posix() for p in loose for d in manifests[p]}))
     if here_docs:
-        rendered.append(Root("(here-documents in scripts and templates)", "embedded-manifests", "files",
+        rendered.append(Root("(manifests in templates and scripts)", "embedded-manifests", "files",
                              ["applied by a script or template"], [d for _, d in here_docs],
                              {key(d): where for where, d in here_docs}))
     found.summary = f"{len(rendered)} root(s): " + ", ".join(f"{r.slug} ({len(r.docs)})" for r in rendered)
