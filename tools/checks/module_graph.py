@@ -15,7 +15,7 @@ from checks.findings import Findings
 USE = re.compile(r"\buse\s+((?:crate|super|self)\s*::[^;]*);", re.S)
 PATH = re.compile(r"\b((?:crate|super)(?:\s*::\s*(?:super|[A-Za-z_][A-Za-z0-9_]*))+)")
 COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
-STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
 ROOT = "lib"
 
 
