@@ -13,6 +13,7 @@ from checks import (
     module_graph,
     monitoring,
     run_scripts,
+    slo,
     terraform,
     terraform_rules,
 )
@@ -59,6 +60,10 @@ def run_module_graph(args) -> int:
     return module_graph.check(Path(args.src), show=args.show).report()
 
 
+def run_slo(args) -> int:
+    return slo.check(Path(args.repo), write=args.write).report()
+
+
 def run_deploy(args) -> int:
     return deploy.check(Path(args.repo))
 
@@ -88,6 +93,10 @@ def main() -> int:
     graph.add_argument("--src", default=str(REPO / "src"))
     graph.add_argument("--show", action="store_true", help="print every module's dependencies")
     graph.set_defaults(run=run_module_graph)
+    objectives = commands.add_parser("slo", help="prometheus/rules/slo.yml is what prometheus/slo.yml generates")
+    objectives.add_argument("--repo", default=str(REPO))
+    objectives.add_argument("--write", action="store_true", help="write the generated rules")
+    objectives.set_defaults(run=run_slo)
     dep = commands.add_parser("deploy", help="deploy/: render, schemas, references, Argo rules, secrets, checkov, release")
     dep.add_argument("--repo", default=str(REPO))
     dep.set_defaults(run=run_deploy)
