@@ -57,6 +57,7 @@ checks: tools
     {{ python }} -m checks terraform
     {{ python }} -m checks deploy
     {{ python }} -m checks module-graph
+    {{ python }} -m checks slo
     bash deploy/k8s/monitoring/base/sync-from-repo.sh --check
     cd tools && {{ python }} -m pytest -q
 

@@ -15,8 +15,9 @@ import yaml
 
 from checks.findings import Findings
 
-RUNBOOK = "docs/runbooks/alerts.md"
-RUNBOOK_URL = "https://github.com/echodiary/echodiary-backend/blob/main/" + RUNBOOK
+# An alert's runbook_url: the section of a runbook under docs/runbooks/ whose heading is its name.
+REPOSITORY_URL = "https://github.com/echodiary/echodiary-backend/blob/main/"
+RUNBOOK_URL = re.compile(re.escape(REPOSITORY_URL) + r"(docs/runbooks/[\w-]+\.md)#(.+)")
 SEVERITIES = {"critical", "warning"}
 
 
@@ -49,9 +50,7 @@ def tested_alerts(test_files: list[Path]) -> set[str]:
 
 
 def check_alert_metadata(root: Path, rule_files: list[Path], test_files: list[Path], found: Findings) -> int:
-    runbook = root / RUNBOOK
-    headings = re.findall(r"^##\s+(.+)$", runbook.read_text(encoding="utf-8"), re.M) if runbook.is_file() else []
-    anchors = {github_anchor(h) for h in headings}
+    anchors: dict[str, set[str]] = {}
     tested = tested_alerts(test_files)
     rules = alerts(rule_files)
     for rule in rules:
@@ -61,13 +60,19 @@ def check_alert_metadata(root: Path, rule_files: list[Path], test_files: list[Pa
         for key in ("summary", "description"):
             if not annotations.get(key):
                 found.add(name, f"no {key} annotation")
-        expected = f"{RUNBOOK_URL}#{name.lower()}"
-        if annotations.get("runbook_url") != expected:
-            found.add(name, f"runbook_url is {annotations.get('runbook_url')}, expected {expected}")
-        if name.lower() not in anchors:
-            found.add(name, f"#{name.lower()} is not a heading of {RUNBOOK} (add: ## {name})")
         if name not in tested:
             found.add(name, f"no promtool test names it (alertname: {name}) in prometheus/tests/")
+        url = RUNBOOK_URL.fullmatch(annotations.get("runbook_url") or "")
+        if not url or url[2] != name.lower():
+            found.add(name, f"runbook_url is {annotations.get('runbook_url')}, expected "
+                            f"{REPOSITORY_URL}docs/runbooks/<runbook>.md#{name.lower()}")
+            continue
+        if url[1] not in anchors:
+            runbook = root / url[1]
+            text = runbook.read_text(encoding="utf-8") if runbook.is_file() else ""
+            anchors[url[1]] = {github_anchor(h) for h in re.findall(r"^##\s+(.+)$", text, re.M)}
+        if name.lower() not in anchors[url[1]]:
+            found.add(name, f"#{name.lower()} is not a heading of {url[1]} (add: ## {name})")
     if not rules:
         found.add("prometheus/rules", "no alerts at all")
     return len(rules)

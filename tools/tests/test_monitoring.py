@@ -5,7 +5,7 @@ import pytest
 
 from checks import monitoring
 
-FILES = ("prometheus", "alertmanager", "docs/runbooks/alerts.md")
+FILES = ("prometheus", "alertmanager", "docs/runbooks")
 ALERTS = "prometheus/rules/alerts.yml"
 RUNBOOK_ANCHOR = "alerts.md#echodiaryhighlatency"
 
