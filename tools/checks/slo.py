@@ -21,7 +21,11 @@ SPEED = {"critical": "Fast", "warning": "Slow"}
 
 
 class Dumper(yaml.SafeDumper):
-    """Multi-line expressions as literal blocks, as a person would write them."""
+    """Lists indented under their key and multi-line expressions as literal blocks, as a person (and
+    yamllint) would write them."""
+
+    def increase_indent(self, flow=False, indentless=False):
+        return super().increase_indent(flow, False)
 
 
 Dumper.add_representer(str, lambda dumper, text: dumper.represent_scalar(
