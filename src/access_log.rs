@@ -27,6 +27,25 @@ pub(crate) struct RequestContext {
     pub(crate) request_id: String,
 }
 
+impl RequestContext {
+    fn of(request: &Request) -> Self {
+        Self {
+            method: monitoring::method_label(request.method()),
+            route: request
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("unmatched", MatchedPath::as_str)
+                .to_owned(),
+            request_id: request
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned(),
+        }
+    }
+}
+
 tokio::task_local! {
     static REQUEST: Arc<RequestContext>;
 }
@@ -44,20 +63,7 @@ pub(crate) fn with_current<T>(log: impl FnOnce(&str, &str) -> T) -> T {
 
 /// Metrics and the access log line for every public request.
 pub(crate) async fn observe(request: Request, next: Next) -> Response {
-    let context = Arc::new(RequestContext {
-        method: monitoring::method_label(request.method()),
-        route: request
-            .extensions()
-            .get::<MatchedPath>()
-            .map_or("unmatched", MatchedPath::as_str)
-            .to_owned(),
-        request_id: request
-            .headers()
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned(),
-    });
+    let context = Arc::new(RequestContext::of(&request));
     let in_flight = InFlight::start(context.method);
     let started = Instant::now();
     let mut response = REQUEST.scope(Arc::clone(&context), next.run(request)).await;
@@ -79,19 +85,9 @@ pub(crate) async fn observe(request: Request, next: Next) -> Response {
 /// The ops listener's counterpart of [`observe`]: no access line (probes and scrapes would drown
 /// the log), but the cause of a 5xx answer is still written once.
 pub(crate) async fn log_causes(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str)
-        .to_owned();
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let context = RequestContext::of(&request);
     let mut response = next.run(request).await;
-    log_cause(&mut response, &request_id, &route);
+    log_cause(&mut response, &context.request_id, &context.route);
     response
 }
 
