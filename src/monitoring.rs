@@ -100,6 +100,7 @@ fn describe() {
         "diary_entries_written_total",
         "Diary entries created, updated or deleted"
     );
+    describe_counter!("log_events_total", "Log lines written, by level");
 }
 
 /// Registers every counter series at zero. A series that first appears with its first event
@@ -129,6 +130,9 @@ fn register_counters() {
     }
     for outcome in ["success", "rejected"] {
         metrics::counter!("auth_token_refreshes_total", "outcome" => outcome).increment(0);
+    }
+    for level in crate::telemetry::LEVELS {
+        metrics::counter!("log_events_total", "level" => level).increment(0);
     }
     for kind in crate::email::Kind::ALL {
         for outcome in ["sent", "failed"] {

@@ -1,8 +1,11 @@
 //! Logging: one subscriber per process, JSON in production, readable text in development.
 
+use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::format::FmtSpan;
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::RunMode;
 
@@ -40,9 +43,33 @@ where
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
+            .finish()
+            .with(LineCounter)
             .try_init(),
-        RunMode::Development => builder.try_init(),
+        RunMode::Development => builder.finish().with(LineCounter).try_init(),
     };
+}
+
+/// The log levels, as `log_events_total`'s `level` label spells them.
+pub(crate) const LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
+
+/// Counts every line the subscriber writes in `log_events_total{level}`, so an alert can fire on a
+/// surge of error lines without a log pipeline (docs/runbooks/alerts.md). It wraps the filtered
+/// subscriber, so a line `RUST_LOG` drops is not counted. Lines written before the server installs
+/// the metrics recorder (configuration and start-up) go uncounted.
+struct LineCounter;
+
+impl<S: Subscriber> Layer<S> for LineCounter {
+    fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
+        let level = match *event.metadata().level() {
+            Level::ERROR => LEVELS[0],
+            Level::WARN => LEVELS[1],
+            Level::INFO => LEVELS[2],
+            Level::DEBUG => LEVELS[3],
+            Level::TRACE => LEVELS[4],
+        };
+        metrics::counter!("log_events_total", "level" => level).increment(1);
+    }
 }
 
 /// Reports panics as one error event (JSON in production) instead of the default stderr text. Only

@@ -12,6 +12,8 @@ use super::{assert_contract, names, scrape};
 use crate::support::PASSWORD;
 use crate::support::exposition::Exposition;
 use crate::support::process::{Service, account};
+use crate::support::sensitive;
+use crate::support::service_accounts::login_answer;
 use crate::support::wait::{eventually, within};
 
 #[tokio::test]
@@ -207,6 +209,48 @@ async fn the_active_requests_gauge_returns_to_zero_when_a_client_disconnects() {
         )
         .await;
         lock.release().await;
+        service.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_fresh_process_counts_each_log_line_by_level() {
+    within(Duration::from_secs(90), async {
+        let service = Service::start(&[]).await;
+        account(&service, "lines@example.com", PASSWORD).await;
+        let answer = login_answer(&service, "lines@example.com", PASSWORD).await;
+        let spent = answer["refresh_token"].as_str().expect("a refresh token");
+        let lines = |metrics: &Exposition, level| {
+            metrics
+                .value("log_events_total", &[("level", level)])
+                .unwrap_or_else(|| panic!("log_events_total{{level={level}}}"))
+        };
+        let before = scrape(&service.client, &service.ops).await;
+        assert!(lines(&before, "info") > 0.0, "start-up and access lines");
+
+        // A spent refresh token presented again: one warning line, and no error line.
+        let refresh = |token: &str| {
+            sensitive::record(token);
+            service
+                .client
+                .post(service.url("/api/v1/auth/refresh"))
+                .json(&json!({"refresh_token": token}))
+                .send()
+        };
+        let rotated = refresh(spent).await.expect("refresh");
+        assert_eq!(rotated.status(), StatusCode::OK);
+        let pair: serde_json::Value = rotated.json().await.expect("token pair");
+        for token in ["access_token", "refresh_token"] {
+            sensitive::record(pair[token].as_str().expect("a token"));
+        }
+        let replayed = refresh(spent).await.expect("replayed refresh");
+        assert_eq!(replayed.status(), StatusCode::UNAUTHORIZED);
+
+        let after = scrape(&service.client, &service.ops).await;
+        assert_eq!(lines(&after, "warn"), lines(&before, "warn") + 1.0);
+        assert_eq!(lines(&after, "error"), lines(&before, "error"));
+        assert!(lines(&after, "info") > lines(&before, "info"));
         service.stop().await;
     })
     .await;

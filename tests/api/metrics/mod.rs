@@ -108,6 +108,11 @@ pub(crate) fn assert_contract(metrics: &Exposition) {
         metrics.label_values("diary_entries_written_total", "operation"),
         names(&["create", "delete", "update"])
     );
+    assert_scalar(metrics, "log_events_total", "counter", &["level"]);
+    assert_eq!(
+        metrics.label_values("log_events_total", "level"),
+        names(&["debug", "error", "info", "trace", "warn"])
+    );
     for (name, kind) in [
         ("process_resident_memory_bytes", "gauge"),
         ("process_cpu_seconds_total", "counter"),
