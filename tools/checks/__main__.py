@@ -21,6 +21,7 @@ from checks.findings import Findings
 from checks.hcl import load
 
 REPO = Path(__file__).resolve().parents[2]
+GITHUB = REPO / ".github"
 
 
 def run_terraform(args) -> int:
@@ -37,69 +38,46 @@ def run_logscan(args) -> int:
     return code
 
 
-def run_monitoring(args) -> int:
-    return monitoring.check(Path(args.repo)).report()
+def files_or(default: list[Path]):
+    """An optional FILES argument: the files named, or DEFAULT."""
+    return {"nargs": "*", "type": Path, "default": default}
 
 
-def run_dashboards(args) -> int:
-    files = [Path(f) for f in args.files] or sorted((REPO / "grafana" / "dashboards").glob("*.json"))
-    return dashboards.check(files).report()
-
-
-def run_workflow_scripts(args) -> int:
-    github = REPO / ".github"
-    files = [Path(f) for f in args.files] or sorted([*github.glob("workflows/*.y*ml"), *github.glob("actions/*/action.y*ml")])
-    return run_scripts.check(files).report()
-
-
-def run_compose(args) -> int:
-    return compose_file.check(Path(args.repo)).report()
-
-
-def run_module_graph(args) -> int:
-    return module_graph.check(Path(args.src), show=args.show).report()
-
-
-def run_slo(args) -> int:
-    return slo.check(Path(args.repo), write=args.write).report()
-
-
-def run_deploy(args) -> int:
-    return deploy.check(Path(args.repo))
+# name: (help, its arguments, what runs it)
+COMMANDS = {
+    "monitoring": ("Prometheus, Alertmanager, alert rules and their runbook", {"--repo": {"default": REPO}},
+                   lambda a: monitoring.check(Path(a.repo)).report()),
+    "dashboards": ("the Grafana dashboards: schema, project rules, PromQL",
+                   {"files": files_or(sorted((REPO / "grafana" / "dashboards").glob("*.json")))},
+                   lambda a: dashboards.check(a.files).report()),
+    "compose": ("the Compose file resolves, pins its images, names existing files", {"--repo": {"default": REPO}},
+                lambda a: compose_file.check(Path(a.repo)).report()),
+    "run-scripts": ("shellcheck on the workflows' and composite actions' run: scripts",
+                    {"files": files_or(sorted([*GITHUB.glob("workflows/*.y*ml"), *GITHUB.glob("actions/*/action.y*ml")]))},
+                    lambda a: run_scripts.check(a.files).report()),
+    "terraform": ("the Terraform module: conventions, project rules, checkov",
+                  {"--dir": {"default": REPO / "deploy" / "terraform"}}, run_terraform),
+    "deploy": ("deploy/: render, schemas, references, Argo rules, secrets, checkov, release",
+               {"--repo": {"default": REPO}}, lambda a: deploy.check(Path(a.repo))),
+    "module-graph": ("src/'s top-level modules: no import cycle",
+                     {"--src": {"default": REPO / "src"},
+                      "--show": {"action": "store_true", "help": "print every module's dependencies"}},
+                     lambda a: module_graph.check(Path(a.src), show=a.show).report()),
+    "slo": ("prometheus/rules/slo.yml is what prometheus/slo.yml generates",
+            {"--repo": {"default": REPO}, "--write": {"action": "store_true", "help": "write the generated rules"}},
+            lambda a: slo.check(Path(a.repo), write=a.write).report()),
+    "logscan": ("the test suite's logs: no secret, email or diary text", {"dir": {}}, run_logscan),
+}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m checks", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    tf = commands.add_parser("terraform", help="the Terraform module: conventions, project rules, checkov")
-    tf.add_argument("--dir", default=str(REPO / "deploy" / "terraform"))
-    tf.set_defaults(run=run_terraform)
-    logs = commands.add_parser("logscan", help="the test suite's logs: no secret, email or diary text")
-    logs.add_argument("dir")
-    logs.set_defaults(run=run_logscan)
-    mon = commands.add_parser("monitoring", help="Prometheus, Alertmanager, alert rules and their runbook")
-    mon.add_argument("--repo", default=str(REPO))
-    mon.set_defaults(run=run_monitoring)
-    dash = commands.add_parser("dashboards", help="the Grafana dashboards: schema, project rules, PromQL")
-    dash.add_argument("files", nargs="*", help="default: grafana/dashboards/*.json")
-    dash.set_defaults(run=run_dashboards)
-    scripts = commands.add_parser("run-scripts", help="shellcheck on the workflows' run: scripts")
-    scripts.add_argument("files", nargs="*", help="default: .github/workflows/*.yml")
-    scripts.set_defaults(run=run_workflow_scripts)
-    comp = commands.add_parser("compose", help="the Compose file resolves, pins its images, names existing files")
-    comp.add_argument("--repo", default=str(REPO))
-    comp.set_defaults(run=run_compose)
-    graph = commands.add_parser("module-graph", help="src/'s top-level modules: no import cycle")
-    graph.add_argument("--src", default=str(REPO / "src"))
-    graph.add_argument("--show", action="store_true", help="print every module's dependencies")
-    graph.set_defaults(run=run_module_graph)
-    objectives = commands.add_parser("slo", help="prometheus/rules/slo.yml is what prometheus/slo.yml generates")
-    objectives.add_argument("--repo", default=str(REPO))
-    objectives.add_argument("--write", action="store_true", help="write the generated rules")
-    objectives.set_defaults(run=run_slo)
-    dep = commands.add_parser("deploy", help="deploy/: render, schemas, references, Argo rules, secrets, checkov, release")
-    dep.add_argument("--repo", default=str(REPO))
-    dep.set_defaults(run=run_deploy)
+    for name, (summary, arguments, run) in COMMANDS.items():
+        command = commands.add_parser(name, help=summary)
+        for flag, options in arguments.items():
+            command.add_argument(flag, **options)
+        command.set_defaults(run=run)
     args = parser.parse_args()
     return args.run(args)
 
