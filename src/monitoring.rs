@@ -20,6 +20,9 @@ const LATENCY_BUCKETS: [f64; 15] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.3, 0.5, 1.0, 2.5, 5.0, 7.5, 10.0,
 ];
 
+/// `log_events_total`'s `level` values, one per tracing level (the telemetry layer counts lines).
+pub(crate) const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
+
 struct Exporter {
     handle: PrometheusHandle,
     process: metrics_process::Collector,
@@ -131,7 +134,7 @@ fn register_counters() {
     for outcome in ["success", "rejected"] {
         metrics::counter!("auth_token_refreshes_total", "outcome" => outcome).increment(0);
     }
-    for level in crate::telemetry::LEVELS {
+    for level in LOG_LEVELS {
         metrics::counter!("log_events_total", "level" => level).increment(0);
     }
     for kind in crate::email::Kind::ALL {

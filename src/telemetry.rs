@@ -8,6 +8,7 @@ use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::RunMode;
+use crate::monitoring::LOG_LEVELS;
 
 mod batched;
 
@@ -50,9 +51,6 @@ where
     };
 }
 
-/// The log levels, as `log_events_total`'s `level` label spells them.
-pub(crate) const LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
-
 /// Counts every line the subscriber writes in `log_events_total{level}`, so an alert can fire on a
 /// surge of error lines without a log pipeline (docs/runbooks/alerts.md). It wraps the filtered
 /// subscriber, so a line `RUST_LOG` drops is not counted. Lines written before the server installs
@@ -62,11 +60,11 @@ struct LineCounter;
 impl<S: Subscriber> Layer<S> for LineCounter {
     fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
         let level = match *event.metadata().level() {
-            Level::ERROR => LEVELS[0],
-            Level::WARN => LEVELS[1],
-            Level::INFO => LEVELS[2],
-            Level::DEBUG => LEVELS[3],
-            Level::TRACE => LEVELS[4],
+            Level::ERROR => LOG_LEVELS[0],
+            Level::WARN => LOG_LEVELS[1],
+            Level::INFO => LOG_LEVELS[2],
+            Level::DEBUG => LOG_LEVELS[3],
+            Level::TRACE => LOG_LEVELS[4],
         };
         metrics::counter!("log_events_total", "level" => level).increment(1);
     }
