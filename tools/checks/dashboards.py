@@ -29,6 +29,8 @@ REQUIRED_TITLES = {
         "Requests per second by route", "Latency p50 / p95 / p99", "5xx error rate",
         "DB pool in use vs ceiling", "PostgreSQL connections vs max_connections", "Scrape target health",
         "Running version", "Slow queries (p95 by operation)", "Readiness", "Email deliveries by outcome (15m)",
+        # docs/runbooks/delivery.md
+        "Deployments per day", "Aborted or failed rollouts", "Time to recover", "Version running per environment",
     ],
 }
 MIN_SCHEMA_VERSION = 39

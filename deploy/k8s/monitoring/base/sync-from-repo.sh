@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Keeps the in-cluster monitoring on the repository's one set of rules and routing:
 #   deploy/k8s/monitoring/base/sync-from-repo.sh           copy them here
-#   deploy/k8s/monitoring/base/sync-from-repo.sh --check   fail (exit 1) when a copy differs
+#   deploy/k8s/monitoring/base/sync-from-repo.sh --check   fail (exit 1) when a copy differs, or when
+#                                                          kustomization.yaml does not load a rule file
 #
 # prometheus/rules/*.yml and alertmanager/alertmanager.yml are the sources (checked by promtool and
 # amtool, tools/checks/monitoring.py). kustomize cannot read them where they are: its
@@ -52,6 +53,14 @@ for copy in "$here"/rules/*.yml; do
       rm "$copy"
       echo "removed deploy/k8s/monitoring/base/rules/${copy##*/}"
     fi
+  fi
+done
+# A rule file that the ConfigMap prometheus-rules does not list is copied but never loaded: kustomize
+# names each file (kustomization.yaml, configMapGenerator), it reads no glob.
+for rule in "$repo"/prometheus/rules/*.yml; do
+  if ! grep -qxF "      - rules/${rule##*/}" "$here/kustomization.yaml"; then
+    echo "deploy/k8s/monitoring/base/kustomization.yaml: prometheus-rules does not list rules/${rule##*/}: add it" >&2
+    status=1
   fi
 done
 [[ $mode == --check && $status == 0 ]] && echo "deploy/k8s/monitoring: rules and Alertmanager routing match the repository's"
