@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from checks import (
+    alert_routing,
     checkov_scan,
     compose_file,
     dashboards,
@@ -39,6 +40,10 @@ def run_logscan(args) -> int:
 
 def run_monitoring(args) -> int:
     return monitoring.check(Path(args.repo)).report()
+
+
+def run_alert_routing(args) -> int:
+    return alert_routing.check(Path(args.repo)).report()
 
 
 def run_dashboards(args) -> int:
@@ -80,6 +85,9 @@ def main() -> int:
     mon = commands.add_parser("monitoring", help="Prometheus, Alertmanager, alert rules and their runbook")
     mon.add_argument("--repo", default=str(REPO))
     mon.set_defaults(run=run_monitoring)
+    routing = commands.add_parser("alert-routing", help="amtool: critical alerts at once, warnings in the daily digest")
+    routing.add_argument("--repo", default=str(REPO))
+    routing.set_defaults(run=run_alert_routing)
     dash = commands.add_parser("dashboards", help="the Grafana dashboards: schema, project rules, PromQL")
     dash.add_argument("files", nargs="*", help="default: grafana/dashboards/*.json")
     dash.set_defaults(run=run_dashboards)
