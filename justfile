@@ -48,9 +48,10 @@ lint: tools
 sqlx-check:
     bash scripts/sqlx-prepare.sh --check
 
-# The repository's own checks: monitoring, dashboards, Compose, workflows, deploy, Terraform; and their tests
+# The repository's own checks: monitoring, alert routing, dashboards, Compose, workflows, deploy, Terraform; and their tests
 checks: tools
     {{ python }} -m checks monitoring
+    {{ python }} -m checks alert-routing
     {{ python }} -m checks dashboards
     {{ python }} -m checks compose
     {{ python }} -m checks run-scripts

@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from checks import (
+    alert_routing,
     checkov_scan,
     compose_file,
     dashboards,
@@ -47,6 +48,8 @@ def files_or(default: list[Path]):
 COMMANDS = {
     "monitoring": ("Prometheus, Alertmanager, alert rules and their runbook", {"--repo": {"default": REPO}},
                    lambda a: monitoring.check(Path(a.repo)).report()),
+    "alert-routing": ("amtool: critical alerts at once, warnings in the daily digest", {"--repo": {"default": REPO}},
+                      lambda a: alert_routing.check(Path(a.repo)).report()),
     "dashboards": ("the Grafana dashboards: schema, project rules, PromQL",
                    {"files": files_or(sorted((REPO / "grafana" / "dashboards").glob("*.json")))},
                    lambda a: dashboards.check(a.files).report()),
