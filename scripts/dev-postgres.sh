@@ -90,8 +90,10 @@ start() {
   else
     port_taken && die "port $PORT is taken by another program: stop it, or pick another port with PGPORT=5433 $0 start"
     [[ -f $DATA/PG_VERSION ]] || initialise
+    # pg_stat_statements as on RDS and in Compose (the slowest statements, postgres-exporter/).
     as_server "$BIN/pg_ctl" -D "$DATA" -l "$ROOT/server.log" -w \
-      -o "-p $PORT -k $ROOT -c listen_addresses=127.0.0.1" start >/dev/null ||
+      -o "-p $PORT -k $ROOT -c listen_addresses=127.0.0.1 -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track_utility=off" \
+      start >/dev/null ||
       die "the server did not start; its log: $ROOT/server.log"
     say "started on 127.0.0.1:$PORT ($DATA); stop it with: $0 stop"
   fi

@@ -1,6 +1,6 @@
 # RDS for PostgreSQL 16: the same major version as the Compose stack (postgres:16.x). Private
 # subnets, encrypted, 7 days of automated backups (point-in-time restore), deletion protection, a
-# final snapshot on destroy, TLS forced, slow queries logged.
+# final snapshot on destroy, TLS forced, slow queries logged, pg_stat_statements loaded.
 #
 # Credentials: the master user's password is random (random_password.db, in the Terraform state:
 # keep the state in the encrypted, access-restricted S3 backend of backend.tf.example). Terraform
@@ -91,6 +91,33 @@ resource "aws_db_parameter_group" "postgres16" {
   parameter {
     name         = "log_lock_waits"
     value        = "1"
+    apply_method = "immediate"
+  }
+
+  # pg_stat_statements: postgres_exporter names the slowest statements from it
+  # (postgres-exporter/queries.yaml, alert EchoDiarySlowStatement). A static parameter: it takes
+  # effect at the next reboot (the instance applies changes in its maintenance window, or at once
+  # with `aws rds reboot-db-instance`; docs/runbooks/database.md). RDS preloads this library by
+  # default; naming it here keeps it when another library is added. The extension itself is
+  # created in the database by a migration, or by the master user (docs/runbooks/database.md).
+  parameter {
+    name         = "shared_preload_libraries"
+    value        = "pg_stat_statements"
+    apply_method = "pending-reboot"
+  }
+
+  # The service's statements as it sends them, not the ones inside functions (PostgreSQL's default).
+  parameter {
+    name         = "pg_stat_statements.track"
+    value        = "top"
+    apply_method = "immediate"
+  }
+
+  # Not DDL, COPY, SET or ALTER ROLE ... PASSWORD: PostgreSQL keeps such utility statements with
+  # their constants (a password verifier, say), and they are not what the service runs.
+  parameter {
+    name         = "pg_stat_statements.track_utility"
+    value        = "0"
     apply_method = "immediate"
   }
 

@@ -3,11 +3,12 @@
 Data goes in through the service's API (a real password hash, an entry as the service writes it)
 and through SQL (backup/seed.sql: a few thousand awkward rows). The CronJob's own scripts
 (deploy/k8s/base/backup/dump.sh and upload.sh, against a stand-in for `aws s3 cp`) back it up, and
-it is restored the way docs/backup-restore.md says (sha256 check, pg_restore --no-owner
---no-privileges --clean --if-exists, then `echodiary migrate`). Source and restore must then match
-table by table (row counts and a checksum of every column, the generated search column and
-_sqlx_migrations included) and in the schema; the service must serve the restore. The comparison
-itself is shown to catch a lost row, a changed character and a dropped index.
+it is restored the way docs/backup-restore.md says (sha256 check, the extension pg_stat_statements
+created beforehand and left out of pg_restore --no-owner --no-privileges --clean --if-exists, then
+`echodiary migrate`). Source and restore must then match table by table (row counts and a checksum
+of every column, the generated search column and _sqlx_migrations included) and in the schema; the
+service must serve the restore. The comparison itself is shown to catch a lost row, a changed
+character and a dropped index.
 
 Client tools come from PG_CLIENT_BIN or the newest /usr/lib/postgresql/*/bin and must be at least the
 server's major version (production runs the postgres:16 image's tools against RDS 16).
@@ -35,6 +36,8 @@ API_CONTENT = ('Dear diary,\n«Ünïcödé» survives: 日本語, עברית, em
 OBJECT_KEY = re.compile(r"echodiary-backups-roundtrip/echodiary/ci/(\d{4})/(\d{2})/(\d{2})/echodiary-(\d{8})T\d{6}Z\.dump")
 TABLES = "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables " \
          "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1"
+# docs/backup-restore.md, step 3: `grep -Ev` leaves these table-of-contents lines out of the restore.
+RESTORE_SKIPS = re.compile(r" EXTENSION (- )?pg_stat_statements( |$)")
 SEARCH = "SELECT count(*) FROM entries WHERE search @@ websearch_to_tsquery('english', 'morning OR schrödinger')"
 
 
@@ -129,8 +132,17 @@ def round_trip(binary, postgres, tmp_path_factory) -> RoundTrip:
     expected_sha = (dump.parent / f"{dump.name}.sha256").read_text().split()[0]
     assert hashlib.sha256(dump.read_bytes()).hexdigest() == expected_sha, "the dump does not match its .sha256"
     psql(postgres.url("postgres"), "CREATE DATABASE echodiary_restored")
-    subprocess.run([str(client_bin() / "pg_restore"), "--no-owner", "--no-privileges", "--clean", "--if-exists",
-                    "--exit-on-error", "--single-transaction", f"--dbname={restored}", str(dump)], check=True)
+    # The extension only a superuser may create is made by the administrator and left out of the
+    # restore, so that the application's own roles can restore the rest.
+    psql(restored, "CREATE EXTENSION pg_stat_statements")
+    listing = subprocess.run([str(client_bin() / "pg_restore"), "--list", str(dump)], capture_output=True,
+                             text=True, check=True).stdout.splitlines(keepends=True)
+    kept = [line for line in listing if not RESTORE_SKIPS.search(line)]
+    assert len(listing) - len(kept) == 2, "the dump should hold the extension pg_stat_statements and its comment"
+    (work / "restore.list").write_text("".join(kept))
+    subprocess.run([str(client_bin() / "pg_restore"), f"--use-list={work / 'restore.list'}", "--no-owner",
+                    "--no-privileges", "--clean", "--if-exists", "--exit-on-error", "--single-transaction",
+                    f"--dbname={restored}", str(dump)], check=True)
     migrate(binary, restored)
     return RoundTrip(source, restored, str(dump.relative_to(work / "s3")), body["id"])
 

@@ -18,7 +18,8 @@ def test_a_run_script_finding_points_at_its_line_of_the_workflow():
     assert [p for p in problems if "unquoted-run.yml:12:" in p and "SC2086" in p], problems
 
 
-COMPOSE_FILES = ("docker-compose.yml", "Dockerfile", ".env.example", "prometheus", "alertmanager", "grafana", "loki")
+COMPOSE_FILES = ("docker-compose.yml", "Dockerfile", ".env.example", "prometheus", "alertmanager", "grafana", "loki",
+                 "postgres-exporter")
 
 
 def test_the_committed_compose_file_passes(plant):

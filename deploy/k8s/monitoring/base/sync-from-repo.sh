@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Keeps the in-cluster monitoring on the repository's one set of rules and routing:
+# Keeps the in-cluster monitoring on the repository's one set of rules, routing and exporter queries:
 #   deploy/k8s/monitoring/base/sync-from-repo.sh           copy them here
 #   deploy/k8s/monitoring/base/sync-from-repo.sh --check   fail (exit 1) when a copy differs, or when
 #                                                          kustomization.yaml does not load a rule file
@@ -8,15 +8,19 @@
 # amtool, tools/checks/monitoring.py). kustomize cannot read them where they are: its
 # configMapGenerator only loads files inside the kustomization's own directory (a symlink pointing
 # out is rejected as well), and ArgoCD builds with that same restriction. So this directory holds
-# byte-identical copies, and the check makes a copy that drifted fail CI.
+# byte-identical copies, and the check makes a copy that drifted fail CI. The same goes for
+# postgres-exporter/queries.yaml, whose copy is in the application's base beside the exporter's
+# Deployment (deploy/k8s/base/postgres-exporter-queries.yaml).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../../../.." && pwd)
 
-# source (relative to the repository) -> copy (relative to this directory)
-pairs=(alertmanager/alertmanager.yml=alertmanager.yml)
+# source -> copy, both relative to the repository
+base=deploy/k8s/monitoring/base
+pairs=("alertmanager/alertmanager.yml=$base/alertmanager.yml"
+  postgres-exporter/queries.yaml=deploy/k8s/base/postgres-exporter-queries.yaml)
 for rule in "$repo"/prometheus/rules/*.yml; do
-  pairs+=("prometheus/rules/${rule##*/}=rules/${rule##*/}")
+  pairs+=("prometheus/rules/${rule##*/}=$base/rules/${rule##*/}")
 done
 
 mode=${1:-sync}
@@ -31,15 +35,15 @@ esac
 status=0
 for pair in "${pairs[@]}"; do
   source=$repo/${pair%%=*}
-  copy=$here/${pair#*=}
+  copy=$repo/${pair#*=}
   if [[ $mode == --check ]]; then
     if ! cmp -s "$source" "$copy"; then
-      echo "deploy/k8s/monitoring/base/${pair#*=} differs from ${pair%%=*}: run $0" >&2
+      echo "${pair#*=} differs from ${pair%%=*}: run $0" >&2
       status=1
     fi
   elif ! cmp -s "$source" "$copy"; then
     cp "$source" "$copy"
-    echo "updated deploy/k8s/monitoring/base/${pair#*=}"
+    echo "updated ${pair#*=}"
   fi
 done
 # A copy whose source is gone.
@@ -63,5 +67,5 @@ for rule in "$repo"/prometheus/rules/*.yml; do
     status=1
   fi
 done
-[[ $mode == --check && $status == 0 ]] && echo "deploy/k8s/monitoring: rules and Alertmanager routing match the repository's"
+[[ $mode == --check && $status == 0 ]] && echo "deploy/k8s/monitoring: rules, Alertmanager routing and exporter queries match the repository's"
 exit "$status"
