@@ -6,10 +6,9 @@ Through Prometheus's HTTP API: every target is up; every rule evaluates and ever
 dashboard query returns data; no expression names a metric nobody exposes; no label value holds a raw
 id; a deliberately slow statement shows up, normalised and named, in postgres_exporter's slowest
 statements and in the slow-statement alert's annotation; stopping PostgreSQL makes the database alert
-true and starting it again clears it. Metrics only the in-cluster Prometheus scrapes
-(kube-state-metrics', Argo CD's, Argo Rollouts') are excused by name: alerts and the cluster-only rule
-files may name them, and those files' rules, and the dashboard queries that read them, need not return
-data here (they must still evaluate).
+true and starting it again clears it. Argo CD's and Argo Rollouts' metrics, which only the cluster
+has, come from a stand-in (argo_standin.py) scraped as the cluster scrapes them, so the Delivery row
+and its rules are proven on data too; alerts may still name kube-state-metrics' metrics.
 
 `just live-stack --keep` leaves the stack running for a person afterwards (Ctrl-C stops it).
 """
@@ -30,6 +29,7 @@ from pathlib import Path
 
 import pytest
 
+from argo_standin import JOBS, ArgoStandIn
 from checks.dashboards import all_panels, substitute
 from conftest import ROOT, Service, free_ports, http, login, wait_for
 
@@ -40,14 +40,9 @@ DATABASE_ALERT = "EchoDiaryDatabaseUnreachable"
 RAW_ID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}|\d{6,}")
 # Label names whose values are measurements or identities of the stack itself, not request data.
 EXEMPT_LABELS = {"__name__", "le", "quantile", "instance", "version", "git_sha", "server"}
-# Metrics that only the in-cluster Prometheus scrapes (deploy/k8s/monitoring/base/prometheus.yml):
-# kube-state-metrics (the backup alert), Argo CD's application controller and Argo Rollouts' controller
-# (the delivery rules). The Compose configuration this test runs scrapes none of them.
-CLUSTER_ONLY_PREFIXES = ("kube_", "argocd_", "rollout_", "analysis_run_")
-CLUSTER_ONLY_METRICS = re.compile("^(?:" + "|".join(map(re.escape, CLUSTER_ONLY_PREFIXES)) + ")")
-# Rule files built on those metrics: loaded here, so every rule in them must evaluate, but they need
-# not return data, and their recording rules are cluster-only metrics in turn (the Delivery row).
-CLUSTER_ONLY_RULE_FILES = {"delivery.yml"}
+# Metrics only the in-cluster Prometheus scrapes: kube-state-metrics' (the backup alert). Argo CD's
+# and Argo Rollouts' (the Delivery row) come from a stand-in here (argo_standin.py).
+CLUSTER_ONLY_METRICS = re.compile(r"^kube_")
 PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "offset", "bool", "and", "or",
                 "unless", "inf", "nan", "e"}
 TOOLS = ("prometheus", "prometheus-alertmanager", "prometheus-postgres-exporter")
@@ -122,7 +117,8 @@ class Traffic(threading.Thread):
 class Stack:
     def __init__(self, work: Path, service: Service, postgres) -> None:
         self.work, self.service, self.postgres = work, service, postgres
-        self.ports = dict(zip(("exporter", "alertmanager", "prometheus"), free_ports(3), strict=True))
+        self.ports = dict(zip(("exporter", "alertmanager", "prometheus", "argo"), free_ports(4), strict=True))
+        self.argo = ArgoStandIn(self.ports["argo"])
         self.ports["ops"] = service.ops_port
         self.processes: list[subprocess.Popen] = []
 
@@ -142,7 +138,7 @@ class Stack:
         for compose, name in COMPOSE_TARGETS.items():
             assert compose in config, f"prometheus/prometheus.yml no longer scrapes {compose}: update this test"
             config = config.replace(compose, f"127.0.0.1:{self.ports[name]}")
-        path.write_text(config)
+        path.write_text(config + self.argo.scrape_jobs())
         return path
 
     def alertmanager_config(self) -> Path:
@@ -175,6 +171,7 @@ class Stack:
         return True
 
     def stop(self) -> None:
+        self.argo.stop()
         for process in self.processes:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
@@ -196,7 +193,9 @@ def stack(binary, postgres, tmp_path_factory, request):
     prometheus = Prometheus(running.url("prometheus"))
     wait_for("request rates in Prometheus", lambda: prometheus.query("route_method:http_server_requests:rate5m"),
              150, 5)
-    time.sleep(20)  # one more rule evaluation, so every rule has run on the same data
+    for begin in (True, False):  # an aborted rollout, then its fix: time to recover has a value
+        running.argo.incident(begin)
+        time.sleep(35)  # two scrapes and rule evaluations (every 15 s)
     yield running, prometheus, traffic
     traffic.stopped.set()
     if request.config.getoption("--keep"):
@@ -212,15 +211,7 @@ def stack(binary, postgres, tmp_path_factory, request):
 
 
 def rules(prometheus: Prometheus) -> list[dict]:
-    """Every loaded rule, with `cluster_only` set for those of CLUSTER_ONLY_RULE_FILES."""
-    return [dict(rule, cluster_only=Path(group["file"]).name in CLUSTER_ONLY_RULE_FILES)
-            for group in prometheus.api("rules")["groups"] for rule in group["rules"]]
-
-
-def cluster_only(names: set[str], loaded: list[dict]) -> set[str]:
-    """Of NAMES, those only the cluster has: its scraped metrics and the cluster-only files' records."""
-    records = {rule["name"] for rule in loaded if rule["cluster_only"] and rule["type"] == "recording"}
-    return {name for name in names if CLUSTER_ONLY_METRICS.match(name) or name in records}
+    return [rule for group in prometheus.api("rules")["groups"] for rule in group["rules"]]
 
 
 def dashboard_queries() -> list[tuple[str, str]]:
@@ -234,37 +225,30 @@ def dashboard_queries() -> list[tuple[str, str]]:
 def test_every_target_is_up(stack):
     targets = stack[1].api("targets")["activeTargets"]
     assert [f"{t['scrapeUrl']}: {t['lastError']}" for t in targets if t["health"] != "up"] == []
-    assert {"echodiary", "postgres", "prometheus", "alertmanager"} <= {t["labels"]["job"] for t in targets}
+    assert {"echodiary", "postgres", "prometheus", "alertmanager", *JOBS} <= {t["labels"]["job"] for t in targets}
 
 
 def test_every_rule_evaluates_and_every_recording_rule_returns_data(stack):
     loaded = rules(stack[1])
     assert [r for r in loaded if r["type"] == "alerting"], "no alert rules loaded"
-    files = {Path(group["file"]).name for group in stack[1].api("rules")["groups"]}
-    assert CLUSTER_ONLY_RULE_FILES <= files, f"cluster-only rule files not loaded: {CLUSTER_ONLY_RULE_FILES - files}"
     assert [f"{r['name']}: {r.get('lastError')}" for r in loaded if r.get("health") != "ok"] == []
-    assert [r["name"] for r in loaded if r["type"] == "recording" and not r["cluster_only"]
-            and not stack[1].query(r["name"])] == []
+    assert [r["name"] for r in loaded if r["type"] == "recording" and not stack[1].query(r["name"])] == []
 
 
 def test_every_dashboard_query_returns_data(stack):
-    queries, loaded = dashboard_queries(), rules(stack[1])
+    queries = dashboard_queries()
     assert queries, "no dashboard queries under grafana/dashboards"
-    assert [f"{title}: {expr}" for title, expr in queries
-            if not cluster_only(metric_names(expr), loaded) and not stack[1].query(expr)] == []
+    assert [f"{title}: {expr}" for title, expr in queries if not stack[1].query(expr)] == []
 
 
 def test_no_expression_names_a_metric_nobody_exposes(stack):
     # ALERTS is Prometheus's own series of pending and firing alerts: it exists while one does.
-    known, loaded = set(stack[1].api("label/__name__/values")) | {"ALERTS"}, rules(stack[1])
-    unknown = {}
-    for title, expr in dashboard_queries():
-        missing = metric_names(expr) - known
-        unknown[f"panel {title}"] = missing - cluster_only(missing, loaded)
-    for rule in loaded:
+    known = set(stack[1].api("label/__name__/values")) | {"ALERTS"}
+    unknown = {f"panel {title}": metric_names(expr) - known for title, expr in dashboard_queries()}
+    for rule in rules(stack[1]):
         missing = metric_names(rule["query"]) - known
-        if rule["type"] == "alerting" or rule["cluster_only"]:
-            missing -= cluster_only(missing, loaded)
+        if rule["type"] == "alerting":
+            missing = {name for name in missing if not CLUSTER_ONLY_METRICS.match(name)}
         unknown[f"rule {rule['name']}"] = missing
     assert {source: names for source, names in unknown.items() if names} == {}
 
