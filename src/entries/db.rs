@@ -76,6 +76,12 @@ pub(crate) struct ListFilter<'a> {
 /// Up to `limit` entries after the cursor, newest `entry_date` first, `id` breaking ties, one at
 /// a time as they arrive: the page stops reading when it is full (`super::page`), so a page of
 /// large entries never holds them all at once. Timed by the caller, which owns the reading.
+///
+/// The cursor and the date range are bounds that are always there (an absent one is the widest:
+/// `infinity`, the largest uuid), never `$n IS NULL OR ...`: so every plan of this statement,
+/// custom or generic (a pooled connection switches to a generic plan after five executions),
+/// starts the index scan at the cursor and stops at `from`, and a page deep in a long diary costs
+/// what the first one does. tests/api/entries/plans.rs pins it.
 pub(crate) fn list<'c>(
     conn: &'c mut PgConnection,
     user: Uuid,
@@ -87,9 +93,10 @@ pub(crate) fn list<'c>(
                       created_at, updated_at, version
                FROM entries
                WHERE user_id = $1
-                 AND ($2::date IS NULL OR (entry_date, id) < ($2, $3::uuid))
-                 AND ($4::date IS NULL OR entry_date >= $4)
-                 AND ($5::date IS NULL OR entry_date <= $5)
+                 AND (entry_date, id) < (COALESCE($2::date, 'infinity'),
+                                         COALESCE($3::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
+                 AND entry_date >= COALESCE($4::date, '-infinity')
+                 AND entry_date <= COALESCE($5::date, 'infinity')
                  AND ($6::text IS NULL OR mood = $6)
                  AND ($7::text IS NULL OR tags @> ARRAY[$7])
                  AND ($8::text IS NULL OR search @@ websearch_to_tsquery('english', $8))

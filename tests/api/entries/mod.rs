@@ -6,6 +6,7 @@
 
 mod conditional_get;
 mod create;
+mod plans;
 mod read_delete;
 mod search;
 mod updates;
