@@ -1,6 +1,7 @@
 //! The PostgreSQL pool, the embedded migrations, and the instrumentation every query goes through.
 
 mod lease;
+mod migrations;
 mod preflight;
 mod ready_cache;
 mod url_file;
@@ -18,6 +19,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use crate::config::DatabaseSettings;
 
 pub(crate) use lease::{Db, PARKED_IDLE_LIMIT};
+pub use migrations::migrate;
 pub use preflight::{DatabaseUnusable, check_database};
 pub(crate) use ready_cache::RecentlyReady;
 pub(crate) use url_file::follow_url_file;
@@ -31,6 +33,8 @@ pub(crate) use url_file::follow_url_file;
 pub static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
     let mut migrator = sqlx::migrate!();
     migrator.set_ignore_missing(true);
+    // `migrate` takes its own lock, waiting without a snapshot (see `migrations`).
+    migrator.set_locking(false);
     migrator
 });
 
@@ -51,20 +55,22 @@ pub fn connect_lazy(url: &str, settings: &DatabaseSettings) -> anyhow::Result<Pg
 }
 
 /// How every connection is opened: the URL, plus the service's name and statement timeout.
+///
+/// Short statements only, so no JIT (its compile time, tens of milliseconds, is priced by the
+/// plan's estimate for rows a gated branch of the list statement never reads) and no parallel
+/// workers (the list statement's `UNION ALL` must run its branches one after the other).
 fn connect_options(url: &str, settings: &DatabaseSettings) -> anyhow::Result<PgConnectOptions> {
     Ok(PgConnectOptions::from_str(url)
         .context("DATABASE_URL is not a valid PostgreSQL connection string")?
         .application_name("echodiary")
-        .options([(
-            "statement_timeout",
-            format!("{}ms", settings.statement_timeout_ms),
-        )]))
-}
-
-/// Applies pending migrations. sqlx's migrator holds a PostgreSQL advisory lock for the whole run,
-/// so replicas or jobs that start together apply each migration exactly once and the losers wait.
-pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
-    MIGRATOR.run(pool).await.context("applying migrations")
+        .options([
+            (
+                "statement_timeout",
+                format!("{}ms", settings.statement_timeout_ms),
+            ),
+            ("jit", "off".to_owned()),
+            ("max_parallel_workers_per_gather", "0".to_owned()),
+        ]))
 }
 
 /// The newest migration this binary knows; the schema is current when it has been applied.

@@ -73,15 +73,30 @@ pub(crate) struct ListFilter<'a> {
     pub(crate) limit: i64,
 }
 
+/// How many of the caller's entries after the cursor are read in date order before the filters
+/// (`mood`, `tag`, `q`) turn to the caller's own GIN index: a filter most entries pass fills its
+/// page within them, one few pass is answered from the index. Sized with bench/scale.py
+/// (bench/README.md, "Data-scale benchmark").
+pub(crate) const FILTER_WINDOW_ROWS: i64 = 200;
+
 /// Up to `limit` entries after the cursor, newest `entry_date` first, `id` breaking ties, one at
 /// a time as they arrive: the page stops reading when it is full (`super::page`), so a page of
 /// large entries never holds them all at once. Timed by the caller, which owns the reading.
 ///
-/// The cursor and the date range are bounds that are always there (an absent one is the widest:
-/// `infinity`, the largest uuid), never `$n IS NULL OR ...`: so every plan of this statement,
-/// custom or generic (a pooled connection switches to a generic plan after five executions),
-/// starts the index scan at the cursor and stops at `from`, and a page deep in a long diary costs
-/// what the first one does. tests/api/entries/plans.rs pins it.
+/// One static statement whose every plan, custom or generic (a pooled connection switches to a
+/// generic plan after five executions), does the same thing, so its cost never depends on which
+/// connection serves it nor on other people's data (tests/api/entries/plans.rs pins it):
+/// - `recent`: the next [`FILTER_WINDOW_ROWS`] of the caller's entries from the cursor, in
+///   `entries_user_date_id_idx` order, filtered. The cursor and the date range are bounds that are
+///   always there (an absent one is the widest), so the scan starts at the cursor: a page deep in
+///   a long diary costs what the first one does. Without filters this is the whole answer.
+/// - Only when that window is full and still leaves the page short, one of three branches reads the
+///   caller's matches beyond it from a GIN index keyed by the owner (`tag`, else `q`, else `mood`).
+///   `UNION ALL` runs its branches in order and the `LIMIT` stops before the next one starts;
+///   `window_end` and the shape tests are one-time filters, so a branch that does not apply is
+///   never run. The owner is matched there as text, the GIN indexes' key: the date-ordered btree
+///   cannot serve that, so it cannot be chosen to walk a whole diary for a rare word.
+/// - The tsquery is a sub-select, parsed once per statement rather than once per row.
 pub(crate) fn list<'c>(
     conn: &'c mut PgConnection,
     user: Uuid,
@@ -89,19 +104,59 @@ pub(crate) fn list<'c>(
 ) -> BoxStream<'c, Result<Entry, sqlx::Error>> {
     sqlx::query_as!(
         Entry,
-        r#"SELECT id, title, content, mood AS "mood: Mood", tags, entry_date,
-                      created_at, updated_at, version
-               FROM entries
-               WHERE user_id = $1
-                 AND (entry_date, id) < (COALESCE($2::date, 'infinity'),
-                                         COALESCE($3::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
-                 AND entry_date >= COALESCE($4::date, '-infinity')
-                 AND entry_date <= COALESCE($5::date, 'infinity')
-                 AND ($6::text IS NULL OR mood = $6)
-                 AND ($7::text IS NULL OR tags @> ARRAY[$7])
-                 AND ($8::text IS NULL OR search @@ websearch_to_tsquery('english', $8))
-               ORDER BY entry_date DESC, id DESC
-               LIMIT $9"#,
+        r#"WITH window_end AS (
+               SELECT entry_date, id FROM entries
+                WHERE user_id = $1
+                  AND (entry_date, id) < (COALESCE($2::date, 'infinity'),
+                                          COALESCE($3::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
+                  AND entry_date >= COALESCE($4::date, '-infinity')
+                  AND entry_date <= COALESCE($5::date, 'infinity')
+                ORDER BY entry_date DESC, id DESC OFFSET $10::bigint - 1 LIMIT 1
+           )
+           (SELECT id AS "id!", title, content AS "content!", mood AS "mood: Mood",
+                   tags AS "tags!", entry_date AS "entry_date!", created_at AS "created_at!",
+                   updated_at AS "updated_at!", version AS "version!"
+              FROM (SELECT * FROM entries
+                     WHERE user_id = $1
+                       AND (entry_date, id) < (COALESCE($2::date, 'infinity'),
+                                               COALESCE($3::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
+                       AND entry_date >= COALESCE($4::date, '-infinity')
+                       AND entry_date <= COALESCE($5::date, 'infinity')
+                     ORDER BY entry_date DESC, id DESC LIMIT $10) recent
+             WHERE ($6::text IS NULL OR mood = $6)
+               AND ($7::text IS NULL OR tags @> ARRAY[$7])
+               AND ($8::text IS NULL OR search @@ (SELECT websearch_to_tsquery('english', $8)))
+             ORDER BY entry_date DESC, id DESC LIMIT $9)
+           UNION ALL
+           (SELECT id, title, content, mood, tags, entry_date, created_at, updated_at, version
+              FROM entries
+             WHERE $7::text IS NOT NULL AND EXISTS (SELECT FROM window_end)
+               AND user_id::text = $1::text AND tags @> ARRAY[$7]
+               AND (entry_date, id) < (SELECT entry_date, id FROM window_end)
+               AND entry_date >= COALESCE($4::date, '-infinity')
+               AND ($6::text IS NULL OR mood = $6)
+               AND ($8::text IS NULL OR search @@ (SELECT websearch_to_tsquery('english', $8)))
+             ORDER BY entry_date DESC, id DESC LIMIT $9)
+           UNION ALL
+           (SELECT id, title, content, mood, tags, entry_date, created_at, updated_at, version
+              FROM entries
+             WHERE $7::text IS NULL AND $8::text IS NOT NULL AND EXISTS (SELECT FROM window_end)
+               AND user_id::text = $1::text
+               AND search @@ (SELECT websearch_to_tsquery('english', $8))
+               AND (entry_date, id) < (SELECT entry_date, id FROM window_end)
+               AND entry_date >= COALESCE($4::date, '-infinity')
+               AND ($6::text IS NULL OR mood = $6)
+             ORDER BY entry_date DESC, id DESC LIMIT $9)
+           UNION ALL
+           (SELECT id, title, content, mood, tags, entry_date, created_at, updated_at, version
+              FROM entries
+             WHERE $7::text IS NULL AND $8::text IS NULL AND $6::text IS NOT NULL
+               AND EXISTS (SELECT FROM window_end)
+               AND user_id::text = $1::text AND mood = $6
+               AND (entry_date, id) < (SELECT entry_date, id FROM window_end)
+               AND entry_date >= COALESCE($4::date, '-infinity')
+             ORDER BY entry_date DESC, id DESC LIMIT $9)
+           LIMIT $9"#,
         user,
         filter.after.map(|c| c.entry_date),
         filter.after.map(|c| c.id),
@@ -111,6 +166,7 @@ pub(crate) fn list<'c>(
         filter.tag,
         filter.q,
         filter.limit,
+        FILTER_WINDOW_ROWS,
     )
     .fetch(conn)
 }

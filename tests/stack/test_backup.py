@@ -3,7 +3,7 @@
 Data goes in through the service's API (a real password hash, an entry as the service writes it)
 and through SQL (backup/seed.sql: a few thousand awkward rows). The CronJob's own scripts
 (deploy/k8s/base/backup/dump.sh and upload.sh, against a stand-in for `aws s3 cp`) back it up, and
-it is restored the way docs/backup-restore.md says (sha256 check, the extension pg_stat_statements
+it is restored the way docs/backup-restore.md says (sha256 check, the extensions pg_stat_statements and btree_gin
 created beforehand and left out of pg_restore --no-owner --no-privileges --clean --if-exists, then
 `echodiary migrate`). Source and restore must then match table by table (row counts and a checksum
 of every column, the generated search column and _sqlx_migrations included) and in the schema; the
@@ -37,7 +37,7 @@ OBJECT_KEY = re.compile(r"echodiary-backups-roundtrip/echodiary/ci/(\d{4})/(\d{2
 TABLES = "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables " \
          "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1"
 # docs/backup-restore.md, step 3: `grep -Ev` leaves these table-of-contents lines out of the restore.
-RESTORE_SKIPS = re.compile(r" EXTENSION (- )?pg_stat_statements( |$)")
+RESTORE_SKIPS = re.compile(r" EXTENSION (- )?(pg_stat_statements|btree_gin)( |$)")
 SEARCH = "SELECT count(*) FROM entries WHERE search @@ websearch_to_tsquery('english', 'morning OR schrödinger')"
 
 
@@ -132,13 +132,13 @@ def round_trip(binary, postgres, tmp_path_factory) -> RoundTrip:
     expected_sha = (dump.parent / f"{dump.name}.sha256").read_text().split()[0]
     assert hashlib.sha256(dump.read_bytes()).hexdigest() == expected_sha, "the dump does not match its .sha256"
     psql(postgres.url("postgres"), "CREATE DATABASE echodiary_restored")
-    # The extension only a superuser may create is made by the administrator and left out of the
-    # restore, so that the application's own roles can restore the rest.
-    psql(restored, "CREATE EXTENSION pg_stat_statements")
+    # The extensions the application's own roles may not create are made by the administrator and
+    # left out of the restore, so that those roles can restore the rest.
+    psql(restored, "CREATE EXTENSION pg_stat_statements; CREATE EXTENSION btree_gin")
     listing = subprocess.run([str(client_bin() / "pg_restore"), "--list", str(dump)], capture_output=True,
                              text=True, check=True).stdout.splitlines(keepends=True)
     kept = [line for line in listing if not RESTORE_SKIPS.search(line)]
-    assert len(listing) - len(kept) == 2, "the dump should hold the extension pg_stat_statements and its comment"
+    assert len(listing) - len(kept) == 4, "the dump should hold two extensions and their comments"
     (work / "restore.list").write_text("".join(kept))
     subprocess.run([str(client_bin() / "pg_restore"), f"--use-list={work / 'restore.list'}", "--no-owner",
                     "--no-privileges", "--clean", "--if-exists", "--exit-on-error", "--single-transaction",
@@ -168,7 +168,7 @@ def test_the_service_serves_the_restore(round_trip, serve):
 @pytest.mark.parametrize("damage", [
     "DELETE FROM entries WHERE id = (SELECT min(id::text)::uuid FROM entries)",
     "UPDATE entries SET content = content || '.' WHERE id = (SELECT max(id::text)::uuid FROM entries)",
-    "DROP INDEX entries_tags_idx",
+    "DROP INDEX entries_owner_filters_idx",
 ], ids=["a lost row", "a changed character", "a dropped index"])
 def test_the_comparison_catches(damage, round_trip, postgres):
     damaged = postgres.url("echodiary_damaged")
