@@ -1,4 +1,5 @@
-//! The `echodiary` subcommands and start-up failures: `migrate` racing itself, `config`
+//! The `echodiary` subcommands and start-up failures: `migrate` racing itself and recovering an
+//! interrupted index build, `config`
 //! redacting every secret, `healthcheck` exit codes, `serve` refusing to start in production
 //! without a real secret, and start-up errors (database down, unknown role, busy port) said once,
 //! in one line naming the address, the cause and what to try.
@@ -30,6 +31,39 @@ async fn two_concurrent_migrate_processes_both_succeed_apply_each_migration_once
         // Running it again changes nothing.
         let (status, proc) = run(&["migrate"], &env).await;
         assert!(status.success(), "exit {status}\n{}", proc.output());
+        assert_schema_complete(&url).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn migrate_rebuilds_an_index_whose_concurrent_build_was_interrupted() {
+    within(Duration::from_secs(60), async {
+        let url = fresh_database(&admin_url()).await;
+        let env = env(&[("DATABASE_URL", &url), ("NO_COLOR", "1")]);
+        let (status, proc) = run(&["migrate"], &env).await;
+        assert!(status.success(), "exit {status}\n{}", proc.output());
+        // What a killed `CREATE INDEX CONCURRENTLY` leaves: the index, marked invalid, and no
+        // record of its migration.
+        let db = crate::support::sqlx_connect(&url).await;
+        sqlx::raw_sql(
+            "UPDATE pg_index SET indisvalid = false
+              WHERE indexrelid = 'entries_owner_filters_idx'::regclass;
+             DELETE FROM _sqlx_migrations WHERE version = 20261206000100",
+        )
+        .execute(&db)
+        .await
+        .expect("interrupt the build");
+        let (status, proc) = run(&["migrate"], &env).await;
+        assert!(status.success(), "exit {status}\n{}", proc.output());
+        assert!(proc.output().contains("entries_owner_filters_idx"), "{}", proc.output());
+        let valid: bool = sqlx::query_scalar(
+            "SELECT indisvalid FROM pg_index WHERE indexrelid = 'entries_owner_filters_idx'::regclass",
+        )
+        .fetch_one(&db)
+        .await
+        .expect("the index");
+        assert!(valid, "the rebuilt index is valid");
         assert_schema_complete(&url).await;
     })
     .await;
