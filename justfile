@@ -106,5 +106,9 @@ stack FILE *ARGS: tools
 bench:
     python3 bench/run.py
 
+# The data-scale benchmark: every list variant at 100k, 2M and 10M entries (bench/README.md); e.g. `just bench-scale --sizes 100k`
+bench-scale *ARGS:
+    python3 bench/scale.py {{ ARGS }}
+
 # Everything CI checks, in order
 ci: tools fmt lint sqlx-check checks test first-run drills backup fuzz live-stack

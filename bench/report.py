@@ -67,13 +67,14 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def show_latest(document: Path, table: str) -> None:
-    """Puts the table between the `<!-- bench:start -->` and `<!-- bench:end -->` markers."""
+def show_latest(document: Path, table: str, marker: str = "bench") -> None:
+    """Puts the table between the `<!-- bench:start -->` and `<!-- bench:end -->` markers (another
+    `marker` for another table: bench/scale.py's is `scale`)."""
     text = document.read_text()
-    start, end = "<!-- bench:start -->\n", "<!-- bench:end -->"
+    start, end = f"<!-- {marker}:start -->\n", f"<!-- {marker}:end -->"
     before, found, rest = text.partition(start)
     if not found or end not in rest:
-        print(f"[bench] {document}: no bench markers; not updated", flush=True)
+        print(f"[bench] {document}: no {marker} markers; not updated", flush=True)
         return
     document.write_text(before + start + table + end + rest.split(end, 1)[1])
     print(f"[bench] updated the table in {document}", flush=True)

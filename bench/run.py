@@ -74,6 +74,9 @@ class Bench:
         self.peak_rss_polled = 0
         self.sampling = threading.Event()
         self.service_log = RESULTS / "service.log"
+        # What a subclass (bench/scale.py) changes: the binary, the server settings set by ALTER SYSTEM.
+        self.binary = BINARY
+        self.pg_settings: dict[str, object] = {"max_connections": PG_MAX_CONNECTIONS}
 
     # ---- processes -------------------------------------------------------------------------
     def postgres(self, action: str) -> str:
@@ -113,13 +116,14 @@ class Bench:
     def start_postgres(self) -> None:
         log(f"scratch directory {self.work}; PostgreSQL on 127.0.0.1:{self.pg_port}")
         self.database_url = self.postgres("start").split("=", 1)[1]
-        self.psql(f"ALTER SYSTEM SET max_connections = {PG_MAX_CONNECTIONS}")
+        for name, value in self.pg_settings.items():
+            self.psql(f"ALTER SYSTEM SET {name} = '{value}'")
         self.postgres("stop")
         self.postgres("start")
         log(f"max_connections = {self.psql('SHOW max_connections')}")
 
     def migrate(self) -> None:
-        result = subprocess.run([str(BINARY), "migrate"], env=self.service_env(), capture_output=True,
+        result = subprocess.run([str(self.binary), "migrate"], env=self.service_env(), capture_output=True,
                                 text=True, check=False, timeout=120)
         if result.returncode != 0:
             raise SystemExit(f"echodiary migrate failed:\n{result.stdout}{result.stderr}")
@@ -129,7 +133,7 @@ class Bench:
         RESULTS.mkdir(parents=True, exist_ok=True)
         log_file = open(self.service_log, "wb")  # noqa: SIM115 (closed when this process exits)
         started = time.perf_counter()
-        self.service = subprocess.Popen([str(BINARY), "serve"], stdout=log_file, stderr=subprocess.STDOUT,
+        self.service = subprocess.Popen([str(self.binary), "serve"], stdout=log_file, stderr=subprocess.STDOUT,
                                         env=self.service_env(), cwd=self.work, start_new_session=True)
         deadline = started + 30
         request = b"GET /health/ready HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
@@ -217,18 +221,19 @@ class Bench:
         return [(token, ids[i * per_user:(i + 1) * per_user]) for i, token in enumerate(tokens)]
 
     # ---- load ------------------------------------------------------------------------------
-    def wrk(self, scenario: str, data_file: Path) -> dict:
+    def wrk(self, scenario: str, data_file: Path, duration: int | None = None) -> dict:
+        duration = duration or self.args.duration
         pid = self.service.pid
         cpu_before = cpu_seconds(pid)
         pg_before = postgres_cpu_seconds(self.work / "postgres" / "data")
         children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         argv = ["wrk", "-t", str(self.args.threads), "-c", str(self.args.connections),
-                "-d", f"{self.args.duration}s", "--timeout", "10s", "--latency", "-s", str(LUA),
+                "-d", f"{duration}s", "--timeout", "10s", "--latency", "-s", str(LUA),
                 f"http://127.0.0.1:{self.api_port}", "--", scenario, str(data_file)]
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=BENCH,
                                 start_new_session=True)
         self.children.append(proc)
-        output, _ = proc.communicate(timeout=self.args.duration + 60)
+        output, _ = proc.communicate(timeout=duration + 60)
         self.children.remove(proc)
         cpu_after = cpu_seconds(pid)
         pg_after = postgres_cpu_seconds(self.work / "postgres" / "data")

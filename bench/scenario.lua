@@ -1,11 +1,33 @@
 -- wrk script for bench/run.py: `wrk ... -s bench/scenario.lua URL -- SCENARIO DATAFILE`.
 -- SCENARIO is ready, get, list, create or mix (80% get / 15% list / 5% create).
 -- DATAFILE has one line per seeded user: "<token> <entry id> <entry id> ...".
+-- SCENARIO replay (bench/scale.py) instead sends a random line of DATAFILE each time, every line
+-- one request: "<METHOD>\t<token>\t<path>\t<JSON body or nothing>"; which user asks what is
+-- decided in Python, so one scenario serves every variant of the data-scale benchmark.
 -- done() prints one line "BENCH_JSON {...}" with requests, errors and latency percentiles (us).
 
 local scenario = "get"
 local users = {}
+local requests = {}
 local counter = 0
+
+-- Formatted once here, not per request: a request then costs wrk one table lookup.
+local function read_requests(path)
+  local list = {}
+  for line in io.lines(path) do
+    local method, token, target, body = line:match("^(%u+)\t(%S+)\t(%S+)\t?(.*)$")
+    if method then
+      local headers = { ["Authorization"] = "Bearer " .. token }
+      if body == "" then
+        body = nil
+      else
+        headers["Content-Type"] = "application/json"
+      end
+      list[#list + 1] = wrk.format(method, target, headers, body)
+    end
+  end
+  return list
+end
 
 local function read_users(path)
   local list = {}
@@ -23,7 +45,11 @@ end
 
 function init(args)
   scenario = args[1] or "get"
-  if args[2] then users = read_users(args[2]) end
+  if scenario == "replay" then
+    requests = read_requests(args[2])
+  elseif args[2] then
+    users = read_users(args[2])
+  end
   math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)") or "0", 16) % 100000)
 end
 
@@ -49,7 +75,9 @@ local function create_one()
 end
 
 function request()
-  if scenario == "ready" then
+  if scenario == "replay" then
+    return requests[math.random(#requests)]
+  elseif scenario == "ready" then
     return wrk.format("GET", "/health/ready")
   elseif scenario == "get" then
     return get_one()
