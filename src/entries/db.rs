@@ -91,11 +91,12 @@ pub(crate) const FILTER_WINDOW_ROWS: i64 = 200;
 ///   `entries_user_date_id_idx` order, filtered. The cursor and the date range are bounds that are
 ///   always there (an absent one is the widest), so the scan starts at the cursor: a page deep in
 ///   a long diary costs what the first one does. Without filters this is the whole answer.
-/// - Only when that window is full and still leaves the page short, one of three branches reads the
-///   caller's matches beyond it from a GIN index keyed by the owner (`tag`, else `q`, else `mood`).
-///   `UNION ALL` runs its branches in order and the `LIMIT` stops before the next one starts;
-///   `window_end` and the shape tests are one-time filters, so a branch that does not apply is
-///   never run. The owner is matched there as text, the GIN indexes' key: the date-ordered btree
+/// - Only when that window is full and still leaves the page short, `beyond` reads the caller's
+///   matches past it from the GIN index `entries_owner_filters_idx`, through the one branch whose
+///   shape is the request's, with every filter present as an index key: a tag and a mood that are
+///   each common but rare together are intersected in the index, not read one by one. `UNION ALL`
+///   runs its parts in order and the `LIMIT` stops before the next one starts; `window_end` and
+///   the shape tests are one-time filters, so a part that does not apply never runs. The owner is matched there as text, the GIN indexes' key: the date-ordered btree
 ///   cannot serve that, so it cannot be chosen to walk a whole diary for a rare word.
 /// - The tsquery is a sub-select, parsed once per statement rather than once per row.
 pub(crate) fn list<'c>(
@@ -130,30 +131,42 @@ pub(crate) fn list<'c>(
              ORDER BY entry_date DESC, id DESC LIMIT $9)
            UNION ALL
            (SELECT id, title, content, mood, tags, entry_date, created_at, updated_at, version
-              FROM entries
-             WHERE $7::text IS NOT NULL AND EXISTS (SELECT FROM window_end)
-               AND user_id::text = $1::text AND tags @> ARRAY[$7]
-               AND (entry_date, id) < (SELECT entry_date, id FROM window_end)
-               AND entry_date >= COALESCE($4::date, '-infinity')
-               AND ($6::text IS NULL OR mood = $6)
-               AND ($8::text IS NULL OR search @@ (SELECT websearch_to_tsquery('english', $8)))
-             ORDER BY entry_date DESC, id DESC LIMIT $9)
-           UNION ALL
-           (SELECT id, title, content, mood, tags, entry_date, created_at, updated_at, version
-              FROM entries
-             WHERE $7::text IS NULL AND $8::text IS NOT NULL AND EXISTS (SELECT FROM window_end)
-               AND user_id::text = $1::text
-               AND search @@ (SELECT websearch_to_tsquery('english', $8))
-               AND (entry_date, id) < (SELECT entry_date, id FROM window_end)
-               AND entry_date >= COALESCE($4::date, '-infinity')
-               AND ($6::text IS NULL OR mood = $6)
-             ORDER BY entry_date DESC, id DESC LIMIT $9)
-           UNION ALL
-           (SELECT id, title, content, mood, tags, entry_date, created_at, updated_at, version
-              FROM entries
-             WHERE $7::text IS NULL AND $8::text IS NULL AND $6::text IS NOT NULL
-               AND EXISTS (SELECT FROM window_end)
-               AND user_id::text = $1::text AND mood = $6
+              FROM (
+                   -- One branch per filter shape, every filter given an index key: the shape
+                   -- test is (tag absent, q absent, mood absent).
+                   SELECT * FROM entries
+                    WHERE ($7::text IS NULL, $8::text IS NULL, $6::text IS NULL) = (false, false, false)
+                      AND user_id::text = $1::text AND tags @> ARRAY[$7] AND mood = $6
+                      AND search @@ (SELECT websearch_to_tsquery('english', $8))
+                   UNION ALL
+                   SELECT * FROM entries
+                    WHERE ($7::text IS NULL, $8::text IS NULL, $6::text IS NULL) = (false, false, true)
+                      AND user_id::text = $1::text AND tags @> ARRAY[$7]
+                      AND search @@ (SELECT websearch_to_tsquery('english', $8))
+                   UNION ALL
+                   SELECT * FROM entries
+                    WHERE ($7::text IS NULL, $8::text IS NULL, $6::text IS NULL) = (false, true, false)
+                      AND user_id::text = $1::text AND tags @> ARRAY[$7] AND mood = $6
+                   UNION ALL
+                   SELECT * FROM entries
+                    WHERE ($7::text IS NULL, $8::text IS NULL, $6::text IS NULL) = (false, true, true)
+                      AND user_id::text = $1::text AND tags @> ARRAY[$7]
+                   UNION ALL
+                   SELECT * FROM entries
+                    WHERE ($7::text IS NULL, $8::text IS NULL, $6::text IS NULL) = (true, false, false)
+                      AND user_id::text = $1::text AND mood = $6
+                      AND search @@ (SELECT websearch_to_tsquery('english', $8))
+                   UNION ALL
+                   SELECT * FROM entries
+                    WHERE ($7::text IS NULL, $8::text IS NULL, $6::text IS NULL) = (true, false, true)
+                      AND user_id::text = $1::text
+                      AND search @@ (SELECT websearch_to_tsquery('english', $8))
+                   UNION ALL
+                   SELECT * FROM entries
+                    WHERE ($7::text IS NULL, $8::text IS NULL, $6::text IS NULL) = (true, true, false)
+                      AND user_id::text = $1::text AND mood = $6
+                   ) beyond
+             WHERE EXISTS (SELECT FROM window_end)
                AND (entry_date, id) < (SELECT entry_date, id FROM window_end)
                AND entry_date >= COALESCE($4::date, '-infinity')
              ORDER BY entry_date DESC, id DESC LIMIT $9)

@@ -154,6 +154,16 @@ fn check_plan(root: &Value, shape: &Shape, mode: &str) {
             );
         }
     }
+    for node in ran.iter().filter(|n| n["Node Type"] == "Bitmap Index Scan") {
+        let cond = node["Index Cond"].as_str().unwrap_or_default();
+        for (present, key) in [
+            (shape.tag.is_some(), "(tags @>"),
+            (shape.mood.is_some(), "(mood ="),
+            (shape.q.is_some(), "(search @@"),
+        ] {
+            assert_eq!(cond.contains(key), present, "{at}: index keys {cond}");
+        }
+    }
     let gin: Vec<&str> = ran
         .iter()
         .filter(|node| node["Node Type"] == "Bitmap Index Scan")
@@ -244,6 +254,22 @@ async fn every_filter_shape_reads_only_the_callers_window_or_own_postings_under_
             None,
             Some("rare"),
             Some("walk"),
+            Some(FILTERS_INDEX),
+        ),
+        shape(
+            "common tag, rare mood",
+            &first,
+            Some("awful"),
+            Some("daily"),
+            None,
+            Some(FILTERS_INDEX),
+        ),
+        shape(
+            "all three",
+            &first,
+            Some("good"),
+            Some("daily"),
+            Some("zebra"),
             Some(FILTERS_INDEX),
         ),
         shape(
