@@ -73,8 +73,8 @@ pub(crate) struct ListFilter<'a> {
     pub(crate) limit: i64,
 }
 
-/// How many of the caller's entries after the cursor are read in date order before the filters
-/// (`mood`, `tag`, `q`) turn to the caller's own GIN index: a filter most entries pass fills its
+/// How many of the caller's entries after the cursor (with the mood, if one is asked for) are read
+/// in date order before the `tag` and `q` filters turn to the caller's own GIN index: a filter most entries pass fills its
 /// page within them, one few pass is answered from the index. Reading 200 entries costs about a
 /// tenth of a millisecond; a filter passed by more than a tenth of them (21 of 200) never needs
 /// the index. bench/scale.py measures both sides (bench/README.md).
@@ -87,10 +87,12 @@ pub(crate) const FILTER_WINDOW_ROWS: i64 = 200;
 /// One static statement whose every plan, custom or generic (a pooled connection switches to a
 /// generic plan after five executions), does the same thing, so its cost never depends on which
 /// connection serves it nor on other people's data (tests/api/entries/plans.rs pins it):
-/// - `recent`: the next [`FILTER_WINDOW_ROWS`] of the caller's entries from the cursor, in
-///   `entries_user_date_id_idx` order, filtered. The cursor and the date range are bounds that are
-///   always there (an absent one is the widest), so the scan starts at the cursor: a page deep in
-///   a long diary costs what the first one does. Without filters this is the whole answer.
+/// - `recent`: the next [`FILTER_WINDOW_ROWS`] of the caller's entries from the cursor, read in
+///   date order from `entries_user_date_id_idx`, or with a `mood` from that mood's own
+///   `entries_owner_mood_date_id_idx`, then filtered by `tag` and `q`. The cursor and the date
+///   range are bounds that are always there (an absent one is the widest), so the scan starts at
+///   the cursor: a page deep in a long diary costs what the first one does. Without `tag` and `q`
+///   this is the whole answer.
 /// - Only when that window is full and still leaves the page short, `beyond` reads the caller's
 ///   matches past it from the GIN index `entries_owner_filters_idx`, through the one branch whose
 ///   shape is the request's, with every filter present as an index key: a tag and a mood that are
@@ -107,26 +109,41 @@ pub(crate) fn list<'c>(
     sqlx::query_as!(
         Entry,
         r#"WITH window_end AS (
-               SELECT entry_date, id FROM entries
-                WHERE user_id = $1
-                  AND (entry_date, id) < (COALESCE($2::date, 'infinity'),
-                                          COALESCE($3::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
-                  AND entry_date >= COALESCE($4::date, '-infinity')
-                  AND entry_date <= COALESCE($5::date, 'infinity')
-                ORDER BY entry_date DESC, id DESC OFFSET $10::bigint - 1 LIMIT 1
+               (SELECT entry_date, id FROM entries
+                 WHERE $6::text IS NULL AND user_id = $1
+                   AND (entry_date, id) < (COALESCE($2::date, 'infinity'),
+                                           COALESCE($3::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
+                   AND entry_date >= COALESCE($4::date, '-infinity')
+                   AND entry_date <= COALESCE($5::date, 'infinity')
+                 ORDER BY entry_date DESC, id DESC OFFSET $10::bigint - 1 LIMIT 1)
+               UNION ALL
+               (SELECT entry_date, id FROM entries
+                 WHERE $6::text IS NOT NULL AND user_id::text = $1::text AND mood = $6
+                   AND (entry_date, id) < (COALESCE($2::date, 'infinity'),
+                                           COALESCE($3::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
+                   AND entry_date >= COALESCE($4::date, '-infinity')
+                   AND entry_date <= COALESCE($5::date, 'infinity')
+                 ORDER BY entry_date DESC, id DESC OFFSET $10::bigint - 1 LIMIT 1)
            )
            (SELECT id AS "id!", title, content AS "content!", mood AS "mood: Mood",
                    tags AS "tags!", entry_date AS "entry_date!", created_at AS "created_at!",
                    updated_at AS "updated_at!", version AS "version!"
-              FROM (SELECT * FROM entries
-                     WHERE user_id = $1
-                       AND (entry_date, id) < (COALESCE($2::date, 'infinity'),
-                                               COALESCE($3::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
-                       AND entry_date >= COALESCE($4::date, '-infinity')
-                       AND entry_date <= COALESCE($5::date, 'infinity')
-                     ORDER BY entry_date DESC, id DESC LIMIT $10) recent
-             WHERE ($6::text IS NULL OR mood = $6)
-               AND ($7::text IS NULL OR tags @> ARRAY[$7])
+              FROM ((SELECT * FROM entries
+                      WHERE $6::text IS NULL AND user_id = $1
+                        AND (entry_date, id) < (COALESCE($2::date, 'infinity'),
+                                                COALESCE($3::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
+                        AND entry_date >= COALESCE($4::date, '-infinity')
+                        AND entry_date <= COALESCE($5::date, 'infinity')
+                      ORDER BY entry_date DESC, id DESC LIMIT $10)
+                    UNION ALL
+                    (SELECT * FROM entries
+                      WHERE $6::text IS NOT NULL AND user_id::text = $1::text AND mood = $6
+                        AND (entry_date, id) < (COALESCE($2::date, 'infinity'),
+                                                COALESCE($3::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
+                        AND entry_date >= COALESCE($4::date, '-infinity')
+                        AND entry_date <= COALESCE($5::date, 'infinity')
+                      ORDER BY entry_date DESC, id DESC LIMIT $10)) recent
+             WHERE ($7::text IS NULL OR tags @> ARRAY[$7])
                AND ($8::text IS NULL OR search @@ (SELECT websearch_to_tsquery('english', $8)))
              ORDER BY entry_date DESC, id DESC LIMIT $9)
            UNION ALL
@@ -161,10 +178,6 @@ pub(crate) fn list<'c>(
                     WHERE ($7::text IS NULL, $8::text IS NULL, $6::text IS NULL) = (true, false, true)
                       AND user_id::text = $1::text
                       AND search @@ (SELECT websearch_to_tsquery('english', $8))
-                   UNION ALL
-                   SELECT * FROM entries
-                    WHERE ($7::text IS NULL, $8::text IS NULL, $6::text IS NULL) = (true, true, false)
-                      AND user_id::text = $1::text AND mood = $6
                    ) beyond
              WHERE EXISTS (SELECT FROM window_end)
                AND (entry_date, id) < (SELECT entry_date, id FROM window_end)
