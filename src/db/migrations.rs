@@ -42,12 +42,24 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
     applied
 }
 
+/// Without the service's statement timeout (seconds, for requests): an index built concurrently
+/// over a large table takes minutes, and a build cut short would only start again.
 async fn apply(conn: &mut PgConnection) -> anyhow::Result<()> {
+    sqlx::raw_sql("SET statement_timeout = 0")
+        .execute(&mut *conn)
+        .await
+        .context("lifting the statement timeout for migrations")?;
     drop_interrupted_index_builds(conn).await?;
     MIGRATOR
         .run(&mut *conn)
         .await
-        .context("applying migrations")
+        .context("applying migrations")?;
+    // Back to the connection's own setting, for a pooled connection that serves requests next.
+    sqlx::raw_sql("RESET statement_timeout")
+        .execute(&mut *conn)
+        .await
+        .context("restoring the statement timeout")?;
+    Ok(())
 }
 
 /// An interrupted `CREATE INDEX CONCURRENTLY` (a killed pod, a statement timeout) leaves an

@@ -37,6 +37,23 @@ async fn two_concurrent_migrate_processes_both_succeed_apply_each_migration_once
 }
 
 #[tokio::test]
+async fn migrate_is_not_cut_short_by_the_statement_timeout_requests_get() {
+    within(Duration::from_secs(60), async {
+        let url = fresh_database(&admin_url()).await;
+        // Far shorter than creating the schema takes; requests keep it, migrations do not.
+        let env = env(&[
+            ("DATABASE_URL", &url),
+            ("NO_COLOR", "1"),
+            ("ECHODIARY__DATABASE__STATEMENT_TIMEOUT_MS", "1"),
+        ]);
+        let (status, proc) = run(&["migrate"], &env).await;
+        assert!(status.success(), "exit {status}\n{}", proc.output());
+        assert_schema_complete(&url).await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn migrate_rebuilds_an_index_whose_concurrent_build_was_interrupted() {
     within(Duration::from_secs(60), async {
         let url = fresh_database(&admin_url()).await;
