@@ -15,15 +15,12 @@ time intervals not):
 amtool missing is a finding, never a skip: CI installs it (Debian: prometheus-alertmanager)."""
 
 import re
-import shutil
-import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from checks.findings import Findings
-from checks.monitoring import alerts
+from checks.monitoring import alerts, run_tool
 
 CONFIG = "alertmanager/alertmanager.yml"
 AT_ONCE, DIGEST = "chat-critical", "chat-digest"
@@ -48,28 +45,15 @@ def minutes(clock: str) -> int:
     return int(hours) * 60 + int(mins)
 
 
-@dataclass
-class Route:
-    """One route of the tree with the settings Alertmanager gives it."""
-
-    name: str
-    receiver: str
-    group_by: list[str]
-    group_interval: str
-    repeat_interval: str
-    active: list[str]
-    mute: list[str]
-
-
-def routes(config: dict) -> list[Route]:
-    """Every route of the tree, root first, each with what it inherits from its parent."""
-    found: list[Route] = []
+def routes(config: dict) -> list[dict]:
+    """Every route of the tree, root first: its name (its matchers), receiver, the timings and
+    grouping it inherits from its parent, and its own time intervals (active, mute)."""
+    found = []
 
     def walk(node: dict, parent: dict, name: str) -> None:
         settings = {key: node.get(key, parent.get(key)) for key in ("receiver", *DEFAULTS)}
-        found.append(Route(name, settings["receiver"], list(settings["group_by"]), settings["group_interval"],
-                           settings["repeat_interval"], node.get("active_time_intervals") or [],
-                           node.get("mute_time_intervals") or []))
+        found.append({**settings, "name": name, "active": node.get("active_time_intervals") or [],
+                      "mute": node.get("mute_time_intervals") or []})
         for child in node.get("routes") or []:
             matchers = [*(child.get("matchers") or []), *(f"{k}={v}" for k, v in (child.get("match") or {}).items()),
                         *(f"{k}=~{v}" for k, v in (child.get("match_re") or {}).items())]
@@ -79,17 +63,12 @@ def routes(config: dict) -> list[Route]:
     return found
 
 
-def receivers(config: Path, labels: dict[str, str]) -> list[str]:
-    """The receivers `amtool config routes test` sends these labels to. Raises RuntimeError when
+def receivers(config: Path, labels: dict[str, str], found: Findings) -> list[str] | None:
+    """The receivers `amtool config routes test` sends these labels to; None, and a finding, when
     amtool is missing or fails (an invalid config, an undefined time interval)."""
-    if shutil.which("amtool") is None:
-        raise RuntimeError("not installed (Debian: apt-get install prometheus-alertmanager)")
-    result = subprocess.run(["amtool", "config", "routes", "test", f"--config.file={config}",
-                             *(f"{k}={v}" for k, v in labels.items())], capture_output=True, text=True)
-    if result.returncode != 0:
-        lines = (result.stdout + result.stderr).splitlines()
-        raise RuntimeError("\n".join(line for line in lines if "flag overrides the --alertmanager.url" not in line))
-    return result.stdout.strip().split(",")
+    output = run_tool(found, "amtool", "config", "routes", "test", f"--config.file={config}",
+                      *(f"{k}={v}" for k, v in labels.items()))
+    return None if output is None else output.strip().split(",")
 
 
 def probes(root: Path) -> list[dict[str, str]]:
@@ -106,10 +85,7 @@ def check_routing(root: Path, found: Findings) -> int:
     """amtool's answer for every probe; returns how many were routed, or -1 when amtool could not answer."""
     checked = probes(root)
     for labels in checked:
-        try:
-            got = receivers(root / CONFIG, labels)
-        except RuntimeError as error:
-            found.add("amtool", str(error))
+        if (got := receivers(root / CONFIG, labels, found)) is None:
             return -1
         if got != [RECEIVER[labels["severity"]]]:
             found.add(labels["alertname"], f"severity={labels['severity']} routes to {','.join(got)}, "
@@ -117,30 +93,23 @@ def check_routing(root: Path, found: Findings) -> int:
     return len(checked)
 
 
-def check_window(config: dict, route: Route, found: Findings) -> None:
-    defined = {interval.get("name"): interval for interval in config.get("time_intervals") or []}
-    for name in route.active:
-        if name not in defined:
-            found.add(route.name, f"active time interval {name} is not defined under time_intervals")
-            continue
-        for period in defined[name].get("time_intervals") or []:
-            for times in period.get("times") or []:
-                length = (minutes(times["end_time"]) - minutes(times["start_time"])) * 60
-                if length < seconds(route.group_interval):
-                    found.add(f"time interval {name}", f"{times['start_time']}-{times['end_time']} is shorter than "
-                                                       f"group_interval {route.group_interval} of {route.name}: "
-                                                       "a day can pass with no flush inside it")
-
-
-def check_digest(config: dict, route: Route, found: Findings) -> None:
-    if not route.active:
-        found.add(route.name, f"sends to {DIGEST} at any time: it needs active_time_intervals (the daily window)")
-    check_window(config, route, found)
-    if not set(route.group_by) <= {"severity"}:
-        found.add(route.name, f"group_by {route.group_by} splits the digest into several messages a day: "
-                              "group by [severity] at most")
-    if not 12 * 3600 < seconds(route.repeat_interval) < DAY:
-        found.add(route.name, f"repeat_interval {route.repeat_interval} must be over 12h and under 24h")
+def check_digest(config: dict, route: dict, found: Findings) -> None:
+    name, defined = route["name"], {interval.get("name"): interval for interval in config.get("time_intervals") or []}
+    if not route["active"]:
+        found.add(name, f"sends to {DIGEST} at any time: it needs active_time_intervals (the daily window)")
+    for window in route["active"]:
+        if window not in defined:
+            found.add(name, f"active time interval {window} is not defined under time_intervals")
+        periods = (defined.get(window) or {}).get("time_intervals") or []
+        for start, end in ((t["start_time"], t["end_time"]) for period in periods for t in period.get("times") or []):
+            if (minutes(end) - minutes(start)) * 60 < seconds(route["group_interval"]):
+                found.add(f"time interval {window}", f"{start}-{end} is shorter than group_interval {route['group_interval']} "
+                                                     f"of {name}: a day can pass with no flush inside it")
+    if not set(route["group_by"]) <= {"severity"}:
+        found.add(name, f"group_by {route['group_by']} splits the digest into several messages a day: "
+                        "group by [severity] at most")
+    if not 12 * 3600 < seconds(route["repeat_interval"]) < DAY:
+        found.add(name, f"repeat_interval {route['repeat_interval']} must be over 12h and under 24h")
 
 
 def check(root: Path) -> Findings:
@@ -149,18 +118,18 @@ def check(root: Path) -> Findings:
     config = yaml.safe_load((root / CONFIG).read_text(encoding="utf-8")) or {}
     tree = routes(config)
     for route in tree:
-        if route.receiver == DIGEST:
+        if route["receiver"] == DIGEST:
             check_digest(config, route, found)
-        elif route.receiver == AT_ONCE and (route.active or route.mute):
-            found.add(route.name, f"sends to {AT_ONCE}, which must never wait: "
-                                  f"it is held by time intervals {route.active + route.mute}")
+        elif route["receiver"] == AT_ONCE and (route["active"] or route["mute"]):
+            found.add(route["name"], f"sends to {AT_ONCE}, which must never wait: "
+                                     f"it is held by time intervals {route['active'] + route['mute']}")
     for receiver in config.get("receivers") or []:
         if receiver.get("name") == DIGEST:
             for kind, integrations in receiver.items():
                 if kind.endswith("_configs") and not all(c.get("send_resolved") for c in integrations):
                     found.add(f"receiver {DIGEST}", f"{kind} without send_resolved: true leaves resolved warnings "
                                                     "out of the digest")
-    windows = sorted({name for route in tree if route.receiver == DIGEST for name in route.active})
+    windows = sorted({name for route in tree if route["receiver"] == DIGEST for name in route["active"]})
     routed = f"{count} alerts and probes routed by amtool" if count >= 0 else "amtool routed nothing"
     found.summary = f"{routed}: critical to {AT_ONCE} at once, warnings to {DIGEST} in {', '.join(windows) or 'no window'}"
     return found

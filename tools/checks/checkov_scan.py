@@ -39,7 +39,7 @@ def file_and_line(failed: dict) -> str:
 
 def audit(report: dict, declared_skips: list[dict], name: str, locate=file_and_line) -> Findings:
     """Failed checks (each where `locate` says it is, with its details), parsing errors, a scan that
-    passed nothing, and skips no check used."""
+    passed nothing, skips without a reason and skips no check used."""
     found = Findings(name)
     summary, results = report.get("summary", {}), report.get("results", {})
     for failed in results.get("failed_checks", []):
@@ -50,6 +50,9 @@ def audit(report: dict, declared_skips: list[dict], name: str, locate=file_and_l
         found.add("checkov", f"could not parse {summary['parsing_errors']} file(s): {results.get('parsing_errors')}")
     if not summary.get("passed"):
         found.add("checkov", "no check passed at all: did it see the files?")
+    for skip in results.get("skipped_checks", []):
+        if len(((skip.get("check_result") or {}).get("suppress_comment") or "").replace("No comment provided", "")) < 10:
+            found.add(locate(skip), f"skips {skip['check_id']} without a reason: say why where it is skipped")
     used = {(c["check_id"], c["resource"].split("[")[0]) for c in results.get("skipped_checks", [])}
     for skip in declared_skips:
         if (skip["check"], skip["resource"]) not in used:

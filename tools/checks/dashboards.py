@@ -1,8 +1,8 @@
 """The Grafana dashboards, without a Grafana server:
 
 1. Grafana's published schema: each dashboard must satisfy dashboard_schema/types.ts under
-   `tsc --noEmit` (npm @grafana/schema, pinned in tools/package.json); errors point at lines of the
-   JSON file.
+   `tsc --noEmit` (npm @grafana/schema, pinned in tools/package.json), which also names the panel
+   types this project uses; errors point at lines of the JSON file.
 2. This project's rules: a title and fixed uid, unique panel ids and titles, a layout inside the
    24-column grid with no overlaps, every panel, target and variable querying through the
    `${datasource}` variable, every target a PromQL `expr`, no hard-coded `instance`, and every panel
@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import yaml
@@ -35,17 +36,13 @@ REQUIRED_TITLES = {
 }
 MIN_SCHEMA_VERSION = 39
 DATASOURCE_REFS = {"${datasource}", "$datasource"}
-PANEL_TYPES = {"timeseries", "stat", "gauge", "bargauge", "table", "text", "piechart", "heatmap",
-               "histogram", "state-timeline", "status-history", "barchart"}
-QUERYLESS_TYPES = {"text"}
 INSTANCE_VALUE = re.compile(r"^\$\{?instance(:[a-z]+)?\}?$")
 INSTANCE_MATCHER = re.compile(r"""\binstance\s*(=~|!~|!=|=)\s*("((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)'|`([^`]*)`)""")
 # What the live-stack test (tests/stack/) substitutes for Grafana's variables before it runs each expr.
-SUBSTITUTIONS = [(re.compile(r"\$\{?__rate_interval\}?"), "1m"), (re.compile(r"\$\{?__interval\}?"), "1m"),
-                 (re.compile(r"\$\{?__range\}?"), "5m"), (re.compile(r"\$\{?job\}?"), "echodiary"),
-                 (re.compile(r"\$\{?instance(:[a-z]+)?\}?"), ".*")]
-TSC_ERROR = re.compile(r"^(?:.*[\\/])?dashboard\.ts\((\d+),(\d+)\): error (TS\d+): (.*)$")
+SUBSTITUTIONS = {"__rate_interval": "1m", "__interval": "1m", "__range": "5m", "job": "echodiary",
+                 "instance(:[a-z]+)?": ".*"}
 NON_WORD = re.compile(r"\W")
+TSC_ERROR = re.compile(r"^(?:.*[\\/])?dashboard\.ts\((\d+),(\d+)\): error (TS\d+): (.*)$")
 PREFIX = "import type { CheckedDashboard } from './types'; export const dashboard = "
 
 
@@ -55,12 +52,8 @@ def is_variable_ref(ds) -> bool:
 
 def walk(value, at="$"):
     yield value, at
-    if isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from walk(item, f"{at}[{i}]")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from walk(item, f"{at}.{key}")
+    for key, item in enumerate(value) if isinstance(value, list) else value.items() if isinstance(value, dict) else ():
+        yield from walk(item, f"{at}[{key}]" if isinstance(value, list) else f"{at}.{key}")
 
 
 def all_panels(dash):
@@ -68,12 +61,10 @@ def all_panels(dash):
     for i, panel in enumerate(dash.get("panels") or []):
         yield panel, f"panels[{i}]", False
         if isinstance(panel, dict) and panel.get("type") == "row":
-            for j, inner in enumerate(panel.get("panels") or []):
-                yield inner, f"panels[{i}].panels[{j}]", True
+            yield from ((inner, f"panels[{i}].panels[{j}]", True) for j, inner in enumerate(panel.get("panels") or []))
 
 
-def lint_dashboard(dash: dict, found: Findings, name: str) -> None:
-    add = lambda message: found.add(name, message)  # noqa: E731 (one finding prefix per file)
+def lint_dashboard(dash: dict, add) -> None:
     if not str(dash.get("title", "")).strip():
         add("the dashboard has no title")
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,40}", str(dash.get("uid", ""))):
@@ -88,7 +79,7 @@ def lint_dashboard(dash: dict, found: Findings, name: str) -> None:
         if var.get("type") == "query" and not is_variable_ref(var.get("datasource")):
             add(f'templating.list[{i}] "{var.get("name")}": must query through the ${{datasource}} variable')
         current = (var.get("current") or {}).get("value", [])
-        if var.get("name") == "instance" and ([v for v in ([current] if isinstance(current, str) else current) if v != "$__all"] or var.get("options")):
+        if var.get("name") == "instance" and (var.get("options") or set([current] if isinstance(current, str) else current) - {"$__all"}):
             add(f'templating.list[{i}] "instance": stores concrete instances; leave it on All with no saved options')
     for value, at in walk(dash):
         ds = value.get("datasource") if isinstance(value, dict) else None
@@ -97,76 +88,64 @@ def lint_dashboard(dash: dict, found: Findings, name: str) -> None:
         for m in INSTANCE_MATCHER.finditer(value) if isinstance(value, str) else ():
             if not INSTANCE_VALUE.match(next(g for g in m.groups()[2:] if g is not None)):
                 add(f'{at}: hard-coded instance matcher {m.group(0)}; use instance=~"$instance"')
-    lint_panels(dash, add)
 
 
 def lint_panels(dash: dict, add) -> None:
     ids, titles, placed = {}, {}, []
     for panel, at, nested in all_panels(dash):
-        where = f'{at} id {panel.get("id")} "{panel.get("title", "")}"'
+        where, title, grid = f'{at} id {panel.get("id")} "{panel.get("title", "")}"', panel.get("title"), panel.get("gridPos") or {}
         if not isinstance(panel.get("id"), int):
             add(f"{where}: id must be an integer")
         elif panel["id"] in ids:
             add(f"{where}: duplicate panel id {panel['id']} (also {ids[panel['id']]})")
         else:
             ids[panel["id"]] = at
-        title = panel.get("title")
         if not isinstance(title, str) or not title.strip():
             add(f"{where}: panel has no title")
         elif panel.get("type") != "row":
             if title in titles:
                 add(f"{where}: duplicate panel title (also {titles[title]})")
             titles[title] = at
-        if panel.get("type") != "row" and panel.get("type") not in PANEL_TYPES:
-            add(f"{where}: panel type {json.dumps(panel.get('type'))} is not one of {', '.join(sorted(PANEL_TYPES))}")
-        grid = panel.get("gridPos") or {}
-        box = [grid.get(k) for k in ("x", "y", "w", "h")]
+        x, y, w, h = box = [grid.get(k) for k in ("x", "y", "w", "h")]
         if not all(isinstance(v, int) for v in box):
             add(f"{where}: gridPos needs integer x, y, w, h")
-        elif box[0] < 0 or box[1] < 0 or box[2] < 1 or box[3] < 1 or box[0] + box[2] > 24:
+        elif x < 0 or y < 0 or w < 1 or h < 1 or x + w > 24:
             add(f"{where}: gridPos {grid} is outside the 24-column grid")
         elif not nested:
-            x, y, w, h = box
-            for (ox, oy, ow, oh), other in placed:
-                if x < ox + ow and ox < x + w and y < oy + oh and oy < y + h:
-                    add(f"{where}: gridPos overlaps {other}")
+            for other in (o for (ox, oy, ow, oh), o in placed if x < ox + ow and ox < x + w and y < oy + oh and oy < y + h):
+                add(f"{where}: gridPos overlaps {other}")
             placed.append((box, where))
-        if panel.get("type") == "row":
-            if not panel.get("collapsed") and panel.get("panels"):
-                add(f"{where}: an expanded row keeps its panels at the top level, not in row.panels")
-            continue
-        lint_targets(panel, where, add)
+        if panel.get("type") == "row" and not panel.get("collapsed") and panel.get("panels"):
+            add(f"{where}: an expanded row keeps its panels at the top level, not in row.panels")
+        elif panel.get("type") != "row" and (panel.get("targets") or panel.get("type") != "text"):  # text needs no query
+            lint_targets(panel, where, add)
     for title in REQUIRED_TITLES.get(dash.get("uid"), []):
         if title not in titles:
             add(f'missing required panel title "{title}" (the runbooks refer to it)')
 
 
 def lint_targets(panel: dict, where: str, add) -> None:
-    targets = panel.get("targets") or []
-    if panel.get("type") in QUERYLESS_TYPES and not targets:
-        return
     if not is_variable_ref(panel.get("datasource")):
         add(f"{where}: panel datasource must be the ${{datasource}} variable")
-    if not targets:
+    if not panel.get("targets"):
         add(f"{where}: no targets")
     ref_ids = set()
-    for i, target in enumerate(targets):
-        tw = f"{where} targets[{i}]"
+    for i, target in enumerate(panel.get("targets") or []):
         if not target.get("refId") or target["refId"] in ref_ids:
-            add(f"{tw}: no refId, or a duplicate one")
+            add(f"{where} targets[{i}]: no refId, or a duplicate one")
         ref_ids.add(target.get("refId"))
         if not is_variable_ref(target.get("datasource")):
-            add(f"{tw}: target datasource must be the ${{datasource}} variable")
+            add(f"{where} targets[{i}]: target datasource must be the ${{datasource}} variable")
         if not str(target.get("expr", "")).strip():
-            add(f'{tw}: every target must be a PromQL query in "expr"')
+            add(f'{where} targets[{i}]: every target must be a PromQL query in "expr"')
 
 
-def type_check(text: str, name: str, found: Findings) -> None:
+def type_check(text: str, add) -> None:
     """tsc over `<the JSON> satisfies CheckedDashboard`; the JSON starts on line 1, right after the
     prefix, so tsc's line numbers are the file's."""
     tsc = TOOLS / "node_modules" / "typescript" / "bin" / "tsc"
     if not tsc.is_file():
-        found.add(name, f"{tsc} is missing: run `npm ci --prefix tools` (just tools)")
+        add(f"{tsc} is missing: run `npm ci --prefix tools` (just tools)")
         return
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
@@ -178,20 +157,18 @@ def type_check(text: str, name: str, found: Findings) -> None:
             "moduleResolution": "bundler", "skipLibCheck": True, "types": []},
             "files": ["types.ts", "dashboard.ts"]}), encoding="utf-8")
         run = subprocess.run(["node", str(tsc), "-p", str(work), "--pretty", "false"], capture_output=True, text=True)
-    before = len(found.problems)
-    for line in (run.stdout + run.stderr).splitlines():
-        m = TSC_ERROR.match(line)
-        if m:
-            row, col = int(m.group(1)), int(m.group(2))
-            col = max(1, col - len(PREFIX)) if row == 1 else col
-            found.add(name, f"{row}:{col}: {m.group(3)}: {m.group(4)[:600]}")
-        elif line.strip() and not line.startswith(" "):
-            found.add(name, f"schema check failed: {line.strip()[:600]}")
-    if run.returncode != 0 and len(found.problems) == before:
-        found.add(name, f"schema check failed: tsc exited {run.returncode}")
+    lines = [line.strip() for line in (run.stdout + run.stderr).splitlines() if line.strip() and not line.startswith(" ")]
+    for line in lines:
+        if m := TSC_ERROR.match(line):
+            row, col = int(m[1]), int(m[2])
+            add(f"{row}:{max(1, col - len(PREFIX)) if row == 1 else col}: {m[3]}: {m[4][:600]}")
+        else:
+            add(f"schema check failed: {line[:600]}")
+    if run.returncode != 0 and not lines:
+        add(f"schema check failed: tsc exited {run.returncode}")
 
 
-def promql_check(dash: dict, name: str, found: Findings) -> None:
+def promql_check(dash: dict, add) -> None:
     groups = []
     for panel, _, _ in all_panels(dash):
         rules = [{"record": f"dashboard_check:panel_{panel.get('id')}_{NON_WORD.sub('_', str(t.get('refId')))}",
@@ -206,33 +183,33 @@ def promql_check(dash: dict, name: str, found: Findings) -> None:
         lines = [line.replace(f"{rules_file.name}: ", "").strip() for line in (run.stdout + run.stderr).splitlines()
                  if line.strip() and not re.match(r"^(Checking|\s*FAILED:|\s*SUCCESS)", line)]
         for line in lines or ["promtool check rules failed"]:
-            found.add(name, f"PromQL: {line[:600]}")
+            add(f"PromQL: {line[:600]}")
 
 
 def substitute(expr: str) -> str:
-    for pattern, value in SUBSTITUTIONS:
-        expr = pattern.sub(value, expr)
+    """An expr with Grafana's variables replaced as the live-stack test (tests/stack/) runs it."""
+    for name, value in SUBSTITUTIONS.items():
+        expr = re.sub(rf"\$\{{?{name}\}}?", value, expr)
     return expr
 
 
 def check(files: list[Path]) -> Findings:
-    found = Findings("dashboards")
-    uids = {}
+    found, uids = Findings("dashboards"), {}
     for path in files:
-        text, name = path.read_text(encoding="utf-8"), path.name
+        text, add = path.read_text(encoding="utf-8"), partial(found.add, path.name)
         try:
             dash = json.loads(text)
         except json.JSONDecodeError as error:
-            found.add(name, f"{error.lineno}: invalid JSON: {error.msg}")
+            add(f"{error.lineno}: invalid JSON: {error.msg}")
             continue
         if not isinstance(dash, dict):
-            found.add(name, "not a JSON object")
+            add("not a JSON object")
             continue
         if dash.get("uid") in uids:
-            found.add(name, f"uid {dash['uid']} is also used by {uids[dash['uid']]}")
-        uids.setdefault(dash.get("uid"), name)
-        lint_dashboard(dash, found, name)
-        type_check(text, name, found)
-        promql_check(dash, name, found)
+            add(f"uid {dash['uid']} is also used by {uids[dash['uid']]}")
+        uids.setdefault(dash.get("uid"), path.name)
+        for step in (lint_dashboard, lint_panels, promql_check):
+            step(dash, add)
+        type_check(text, add)
     found.summary = f"{len(files)} dashboard(s): Grafana schema, project rules, PromQL"
     return found

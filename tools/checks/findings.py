@@ -15,12 +15,6 @@ class Findings:
     def add(self, where: str, message: str) -> None:
         self.problems.append(f"{where}: {message}")
 
-    def extend(self, other: "Findings") -> None:
-        self.problems.extend(other.problems)
-
-    def __bool__(self) -> bool:
-        return bool(self.problems)
-
     def report(self) -> int:
         """Prints the findings and the verdict; returns the exit status."""
         for line in self.problems:

@@ -18,13 +18,13 @@ match by coincidence). This reads the top-level `*.log` files and fails on any l
 Subdirectories are not read: a test that must produce a leak-shaped line on purpose writes under
 `intentional/`. Findings print as file:line, the kind of leak and a masked value, never the
 value itself (CI logs are widely readable). A directory without log lines, or without recorded
-values, fails too: a scan of nothing proves nothing.
-
-Usage: python -m checks logscan DIR (exit 0 clean, 1 leaks or nothing to scan).
-"""
+values, fails too: a scan of nothing proves nothing."""
 
 import json
 import re
+from pathlib import Path
+
+from checks.findings import Findings
 
 MIN_CHARS = 8  # the same floor as tests/api/support/sensitive.rs
 MAX_REPORTED = 200
@@ -39,9 +39,7 @@ REDACTION_PLACEHOLDERS = {"[redacted]", "REDACTED", "redacted", "***", "xxxxx"}
 
 def mask(value):
     """Enough to recognise which value it was, not enough to use it."""
-    if len(value) <= 4:
-        return "*" * len(value)
-    return f"{value[:2]}{'*' * 6} ({len(value)} chars)"
+    return "*" * len(value) if len(value) <= 4 else f"{value[:2]}{'*' * 6} ({len(value)} chars)"
 
 
 class Needles:
@@ -51,17 +49,13 @@ class Needles:
     def __init__(self, values):
         self.by_prefix = {}
         for value in values:
-            forms = {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
-            for form in forms:
+            for form in {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}:
                 self.by_prefix.setdefault(form[:MIN_CHARS], []).append((form, value))
 
     def find(self, line):
-        found = []
-        for i in range(len(line) - MIN_CHARS + 1):
-            for form, value in self.by_prefix.get(line[i : i + MIN_CHARS], ()):
-                if line.startswith(form, i) and value not in found:
-                    found.append(value)
-        return found
+        """The values in a line, each once, in the order they occur."""
+        return list({value: None for i in range(len(line) - MIN_CHARS + 1)
+                     for form, value in self.by_prefix.get(line[i : i + MIN_CHARS], ()) if line.startswith(form, i)})
 
 
 def leaks(line, needles):
@@ -89,54 +83,34 @@ def shape(line):
     if not isinstance(record, dict):
         return "not a JSON object"
     fields = record.get("fields") if isinstance(record.get("fields"), dict) else record
-    keys = sorted(set(record) | set(fields))
-    return f"keys {','.join(keys)}; target {record.get('target', '?')}"
+    return f"keys {','.join(sorted(set(record) | set(fields)))}; target {record.get('target', '?')}"
 
 
-def read_values(directory):
-    values, files = set(), 0
-    for path in sorted(directory.glob("sensitive-*.txt")):
-        files += 1
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            if len(line) >= MIN_CHARS:
-                values.add(line)
-    return sorted(values), files
-
-
-def scan(directory):
-    """Returns (exit code, report lines)."""
-    report = []
+def check(directory: Path) -> Findings:
+    found = Findings("test-suite log scan")
     if not directory.is_dir():
-        return 2, [f"error: {directory} is not a directory"]
-    values, value_files = read_values(directory)
-    needles = Needles(values)
+        found.add(str(directory), "is not a directory")
+        return found
+    value_files = sorted(directory.glob("sensitive-*.txt"))
+    values = sorted({line for path in value_files for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
+                     if len(line) >= MIN_CHARS})
+    needles, lines, leaked = Needles(values), 0, []
     log_files = sorted(p for p in directory.glob("*.log") if p.is_file())
-    skipped = sorted(p.name + "/" for p in directory.iterdir() if p.is_dir())
-    lines = 0
-    findings = 0
     for path in log_files:
         with path.open(encoding="utf-8", errors="replace") as f:
             for number, line in enumerate(f, 1):
                 lines += 1
-                for kind, shown in leaks(line.rstrip("\n"), needles):
-                    findings += 1
-                    if findings <= MAX_REPORTED:
-                        report.append(f"{path}:{number}: {kind}: {shown} ({shape(line)})")
-    if findings > MAX_REPORTED:
-        report.append(f"... and {findings - MAX_REPORTED} more")
-    report.append(
-        f"checked {len(log_files)} log files, {lines} lines, {len(values)} sensitive values "
-        f"(from {value_files} files) in {directory}"
-        + (f"; not scanned: {', '.join(skipped)}" if skipped else "")
-    )
-    if findings:
-        report.append(f"FAIL: {findings} leaks in the test suite's logs")
-        return 1, report
-    if lines == 0:
-        report.append("FAIL: no log lines to scan (did the suite run with this directory?)")
-        return 1, report
-    if not values:
-        report.append("FAIL: no sensitive values recorded (did the support helpers run?)")
-        return 1, report
-    report.append("OK: no leaks")
-    return 0, report
+                leaked += [(f"{path}:{number}", f"{kind}: {shown} ({shape(line)})")
+                           for kind, shown in leaks(line.rstrip("\n"), needles)]
+    for where, what in leaked[:MAX_REPORTED]:
+        found.add(where, what)
+    if len(leaked) > MAX_REPORTED:
+        found.add(str(directory), f"... and {len(leaked) - MAX_REPORTED} more leaks")
+    if not lines:
+        found.add(str(directory), "no log lines to scan (did the suite run with this directory?)")
+    elif not values:
+        found.add(str(directory), "no sensitive values recorded (did the support helpers run?)")
+    skipped = sorted(p.name + "/" for p in directory.iterdir() if p.is_dir())
+    found.summary = (f"{len(log_files)} log files, {lines} lines, {len(values)} sensitive values (from {len(value_files)} "
+                     f"files) in {directory}" + (f"; not scanned: {', '.join(skipped)}" if skipped else ""))
+    return found

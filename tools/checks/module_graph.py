@@ -10,6 +10,8 @@ builds the router from every module, and everything may use what it defines at t
 import re
 from pathlib import Path
 
+import networkx
+
 from checks.findings import Findings
 
 USE = re.compile(r"\buse\s+((?:crate|super|self)\s*::[^;]*);", re.S)
@@ -45,20 +47,17 @@ def expand(tree: str) -> list[str]:
     return [path for part in parts if part for path in expand(head + part)]
 
 
-def resolve(path: str, here: list[str]) -> str | None:
-    """The top-level module a path refers to, or None for the file's own top-level module."""
-    segments = [s for s in re.split(r"\s*::\s*", path) if s and s != "self"]
-    if segments[0] == "crate":
-        target = segments[1:]
-    else:
-        base = list(here)
-        while segments and segments[0] == "super":
-            base = base[:-1]
-            segments = segments[1:]
-        target = base + segments
-    if not target:
-        return ROOT
-    return target[0]
+def resolve(path: str, here: list[str]) -> str:
+    """The top-level module a path refers to from the file whose module path is `here`."""
+    target = list(here)
+    for segment in re.split(r"\s*::\s*", path):
+        if segment == "crate":
+            target = []
+        elif segment == "super":
+            target = target[:-1]
+        elif segment and segment != "self":
+            target.append(segment)
+    return target[0] if target else ROOT
 
 
 def edges(src: Path) -> dict[str, dict[str, str]]:
@@ -79,38 +78,10 @@ def edges(src: Path) -> dict[str, dict[str, str]]:
     return graph
 
 
-def cycles(graph: dict[str, dict[str, str]]) -> list[list[str]]:
-    """The strongly connected components of more than one module (Tarjan), root excluded."""
-    index, low, stack, on_stack, found, counter = {}, {}, [], set(), [], [0]
-
-    def visit(node):
-        index[node] = low[node] = counter[0]
-        counter[0] += 1
-        stack.append(node)
-        on_stack.add(node)
-        for succ in graph.get(node, {}):
-            if succ == ROOT:
-                continue
-            if succ not in index:
-                visit(succ)
-                low[node] = min(low[node], low[succ])
-            elif succ in on_stack:
-                low[node] = min(low[node], index[succ])
-        if low[node] == index[node]:
-            component = []
-            while True:
-                member = stack.pop()
-                on_stack.discard(member)
-                component.append(member)
-                if member == node:
-                    break
-            if len(component) > 1:
-                found.append(sorted(component))
-
-    for node in sorted(graph):
-        if node not in index and node != ROOT:
-            visit(node)
-    return found
+def cycles(graph: dict[str, dict[str, str]]) -> list[tuple[str, ...]]:
+    """The groups of two or more modules that each reach all the others (the root is exempt)."""
+    digraph = networkx.DiGraph([(a, b) for a, targets in graph.items() for b in targets if ROOT not in (a, b)])
+    return sorted(tuple(sorted(group)) for group in networkx.strongly_connected_components(digraph) if len(group) > 1)
 
 
 def check(src: Path, show: bool = False) -> Findings:

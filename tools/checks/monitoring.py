@@ -26,13 +26,16 @@ def github_anchor(heading: str) -> str:
     return re.sub(r"[^a-z0-9 _-]", "", heading.strip().lower()).replace(" ", "-")
 
 
-def run_tool(found: Findings, *command: str) -> None:
+def run_tool(found: Findings, *command: str) -> str | None:
+    """The tool's output; None, and a finding, when it is not installed or fails."""
     if shutil.which(command[0]) is None:
         found.add(command[0], "not installed (Debian: apt-get install prometheus prometheus-alertmanager)")
-        return
+        return None
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         found.add(" ".join(command[:3]), (result.stdout + result.stderr).strip())
+        return None
+    return result.stdout
 
 
 def alerts(rule_files: list[Path]) -> list[dict]:
@@ -41,18 +44,11 @@ def alerts(rule_files: list[Path]) -> list[dict]:
             for rule in group.get("rules", []) if "alert" in rule]
 
 
-def tested_alerts(test_files: list[Path]) -> set[str]:
-    names = set()
-    for path in test_files:
-        for test in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("tests", []):
-            names |= {case.get("alertname") for case in test.get("alert_rule_test", [])}
-    return names
-
-
 def check_alert_metadata(root: Path, rule_files: list[Path], test_files: list[Path], found: Findings) -> int:
-    anchors: dict[str, set[str]] = {}
-    tested = tested_alerts(test_files)
     rules = alerts(rule_files)
+    tested = {case.get("alertname") for path in test_files
+              for test in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("tests", [])
+              for case in test.get("alert_rule_test", [])}
     for rule in rules:
         name, labels, annotations = rule["alert"], rule.get("labels", {}), rule.get("annotations", {})
         if labels.get("severity") not in SEVERITIES:
@@ -67,11 +63,9 @@ def check_alert_metadata(root: Path, rule_files: list[Path], test_files: list[Pa
             found.add(name, f"runbook_url is {annotations.get('runbook_url')}, expected "
                             f"{REPOSITORY_URL}docs/runbooks/<runbook>.md#{name.lower()}")
             continue
-        if url[1] not in anchors:
-            runbook = root / url[1]
-            text = runbook.read_text(encoding="utf-8") if runbook.is_file() else ""
-            anchors[url[1]] = {github_anchor(h) for h in re.findall(r"^##\s+(.+)$", text, re.M)}
-        if name.lower() not in anchors[url[1]]:
+        runbook = root / url[1]
+        headings = re.findall(r"^##\s+(.+)$", runbook.read_text(encoding="utf-8") if runbook.is_file() else "", re.M)
+        if name.lower() not in map(github_anchor, headings):
             found.add(name, f"#{name.lower()} is not a heading of {url[1]} (add: ## {name})")
     if not rules:
         found.add("prometheus/rules", "no alerts at all")

@@ -34,18 +34,14 @@ def scalar(node):
 def steps_of(root):
     """(job, step name, shell, run node) for every `run:` step of a workflow or composite action."""
     jobs = child(root, "jobs")
-    for job_key, job in jobs.value if isinstance(jobs, yaml.MappingNode) else []:
-        fallback = next((s for s in (scalar(child(child(child(m, "defaults"), "run"), "shell")) for m in (job, root)) if s), "bash")
-        yield from _runs(job_key.value, child(job, "steps"), fallback)
-    yield from _runs("(composite)", child(child(root, "runs"), "steps"), "bash")
-
-
-def _runs(job, steps, fallback):
-    for index, step in enumerate(steps.value if isinstance(steps, yaml.SequenceNode) else []):
-        run = child(step, "run")
-        if isinstance(run, yaml.ScalarNode):
-            name = scalar(child(step, "id")) or scalar(child(step, "name")) or f"#{index + 1}"
-            yield job, name, scalar(child(step, "shell")) or fallback, run
+    owners = [(key.value, job) for key, job in (jobs.value if isinstance(jobs, yaml.MappingNode) else [])]
+    for name, owner in owners + [("(composite)", child(root, "runs"))]:
+        shell = next((s for s in (scalar(child(child(child(m, "defaults"), "run"), "shell")) for m in (owner, root)) if s), "bash")
+        steps = child(owner, "steps")
+        for index, step in enumerate(steps.value if isinstance(steps, yaml.SequenceNode) else []):
+            if isinstance(run := child(step, "run"), yaml.ScalarNode):
+                step_name = scalar(child(step, "id")) or scalar(child(step, "name")) or f"#{index + 1}"
+                yield name, step_name, scalar(child(step, "shell")) or shell, run
 
 
 def check_file(path: Path, found: Findings) -> int:

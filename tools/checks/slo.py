@@ -12,11 +12,11 @@ from pathlib import Path
 
 import yaml
 
+from checks.alert_routing import seconds
 from checks.findings import Findings
 
 SPEC, RULES = "prometheus/slo.yml", "prometheus/rules/slo.yml"
 RUNBOOK_URL = "https://github.com/echodiary/echodiary-backend/blob/main/docs/runbooks/slo.md#"
-SECONDS = {"m": 60, "h": 3600, "d": 86400}
 SPEED = {"critical": "Fast", "warning": "Slow"}
 
 
@@ -30,10 +30,6 @@ class Dumper(yaml.SafeDumper):
 
 Dumper.add_representer(str, lambda dumper, text: dumper.represent_scalar(
     "tag:yaml.org,2002:str", text, style="|" if "\n" in text else None))
-
-
-def seconds(window: str) -> int:
-    return int(window[:-1]) * SECONDS[window[-1]]
 
 
 def bad_and_total(spec: dict, slo: dict, window: str) -> tuple[str, str]:
@@ -81,20 +77,14 @@ def rules(spec: dict) -> dict:
     return {"groups": groups}
 
 
-def render(root: Path) -> str:
-    spec = yaml.safe_load((root / SPEC).read_text(encoding="utf-8"))
-    header = f"# Generated from {SPEC} by `python -m checks slo --write`: edit that file, not this one.\n"
-    return header + yaml.dump(rules(spec), Dumper=Dumper, sort_keys=False, width=1000)
-
-
 def check(root: Path, write: bool = False) -> Findings:
-    found = Findings("slo rules")
-    wanted = render(root)
+    found, spec = Findings("slo rules"), yaml.safe_load((root / SPEC).read_text(encoding="utf-8"))
+    wanted = f"# Generated from {SPEC} by `python -m checks slo --write`: edit that file, not this one.\n" + \
+        yaml.dump(rules(spec), Dumper=Dumper, sort_keys=False, width=1000)
     if write:
         (root / RULES).write_text(wanted, encoding="utf-8")
     elif not (root / RULES).is_file() or (root / RULES).read_text(encoding="utf-8") != wanted:
         found.add(RULES, f"is not what {SPEC} generates: run `python -m checks slo --write`")
-    spec = yaml.safe_load((root / SPEC).read_text(encoding="utf-8"))
     buckets = re.search(r"LATENCY_BUCKETS: \[f64; \d+\] = \[([^\]]*)\]", (root / "src/monitoring.rs").read_text())
     for slo in spec["slos"]:
         if "threshold_seconds" in slo and (not buckets or slo["threshold_seconds"] not in

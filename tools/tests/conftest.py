@@ -1,4 +1,5 @@
-"""Shared fixtures: a scratch copy of a repository folder with one planted fault."""
+"""Shared fixtures: a scratch copy of a repository folder with one planted fault, and the assertion
+every planted-fault test makes."""
 
 import re
 import shutil
@@ -46,6 +47,19 @@ class Planted:
         path = self.root / file
         path.write_text((path.read_text(encoding="utf-8") if path.exists() else "") + text, encoding="utf-8")
         return self
+
+
+def assert_found(problems: list[str], expected: str) -> None:
+    """One of the check's findings says `expected`."""
+    assert any(expected in p for p in problems), problems
+
+
+def fails_on(copy, fault, problems_of) -> None:
+    """Plants `fault`, a (plant it, expected finding) pair, in `copy` (a Planted repository, or a
+    parsed file); problems_of(copy), the check's findings on it, must say the expected finding."""
+    plant_fault, expected = fault
+    plant_fault(copy)
+    assert_found(problems_of(copy), expected)
 
 
 @pytest.fixture

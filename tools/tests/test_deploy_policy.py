@@ -8,7 +8,7 @@ import pytest
 
 from checks.deploy import checkov_k8s, secrets
 from checks.deploy.render import render
-from conftest import DEPLOY, Planted
+from conftest import DEPLOY, Planted, assert_found, fails_on
 
 ANALYSIS = "deploy/k8s/base/analysistemplate.yaml"
 P95 = "count: 3\n      consecutiveSuccessLimit: 1\n      failureLimit: 0\n      inconclusiveLimit: 2\n      consecutiveErrorLimit: 6\n      successCondition: len(result) == 1 && result[0] < 1\n"
@@ -70,8 +70,7 @@ def checkov_on_faults(tmp_path_factory):
 
 @pytest.mark.parametrize("fault", CHECKOV_FAULTS)
 def test_checkov_fails_on(checkov_on_faults, fault):
-    expected = CHECKOV_FAULTS[fault][1]
-    assert any(expected in p for p in checkov_on_faults), checkov_on_faults
+    assert_found(checkov_on_faults, CHECKOV_FAULTS[fault][1])
 
 
 SECRET_FAULTS = {
@@ -90,8 +89,4 @@ def test_no_secret_in_the_repository_as_committed(deploy_copy):
 
 @pytest.mark.parametrize("fault", SECRET_FAULTS)
 def test_the_secrets_stage_fails_on(deploy_copy, fault):
-    repo = deploy_copy()
-    plant_fault, expected = SECRET_FAULTS[fault]
-    plant_fault(repo)
-    found = secrets.check(repo.root, render(repo.root)[0]).problems
-    assert any(expected in p for p in found), found
+    fails_on(deploy_copy(), SECRET_FAULTS[fault], lambda repo: secrets.check(repo.root, render(repo.root)[0]).problems)

@@ -5,6 +5,7 @@ import pytest
 
 from checks.deploy import schemas
 from checks.deploy.render import render
+from conftest import fails_on
 
 APP = "deploy/argocd/applications/echodiary.yaml"
 ROLLOUT = "deploy/k8s/base/rollout.yaml"
@@ -49,8 +50,4 @@ FAULTS = {
 
 @pytest.mark.parametrize("fault", FAULTS)
 def test_the_render_and_schema_stages_fail_on(deploy_copy, fault):
-    repo = deploy_copy()
-    plant_fault, expected = FAULTS[fault]
-    plant_fault(repo)
-    found = problems(repo)
-    assert any(expected in p for p in found), found
+    fails_on(deploy_copy(), FAULTS[fault], problems)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from checks.logscan import scan
+from checks.logscan import check
+from conftest import assert_found
 
 FIXTURES = Path(__file__).parent / "fixtures" / "logscan"
 LEAKS = [line.split("\t", 1) for line in (FIXTURES / "leaks.tsv").read_text(encoding="utf-8").splitlines()]
@@ -23,27 +24,26 @@ def logs(tmp_path):
 
 
 def test_a_clean_log_passes(logs):
-    code, report = scan(logs)
-    assert code == 0, report
-    assert "6 lines, 3 sensitive values" in report[-2]
+    found = check(logs)
+    assert not found.problems
+    assert "6 lines, 3 sensitive values" in found.summary
 
 
 @pytest.mark.parametrize(("kind", "line"), LEAKS, ids=[kind for kind, _ in LEAKS])
 def test_a_planted_leak_fails_the_scan_without_printing_it(logs, kind, line):
     (logs / "child-1-3.log").write_text(f"started\n{line}\n", encoding="utf-8")
-    code, report = scan(logs)
-    text = "\n".join(report)
-    assert code == 1
-    assert f"child-1-3.log:2: {kind}" in text
+    found = check(logs)
+    assert_found(found.problems, f"child-1-3.log:2: {kind}")
+    text = "\n".join([*found.problems, found.summary])
     assert not [fragment for fragment in NEVER_PRINTED if fragment in text]
 
 
 def test_leaks_under_intentional_are_not_scanned(logs):
     (logs / "intentional").mkdir()
     (logs / "intentional" / "child-1-1.log").write_text("\n".join(line for _, line in LEAKS), encoding="utf-8")
-    code, report = scan(logs)
-    assert code == 0
-    assert "not scanned: intentional/" in "\n".join(report)
+    found = check(logs)
+    assert not found.problems
+    assert "not scanned: intentional/" in found.summary
 
 
 @pytest.mark.parametrize(
@@ -54,6 +54,4 @@ def test_leaks_under_intentional_are_not_scanned(logs):
 def test_a_scan_of_nothing_fails(tmp_path, files, message):
     for name, text in files.items():
         (tmp_path / name).write_text(text, encoding="utf-8")
-    code, report = scan(tmp_path)
-    assert code == 1
-    assert message in report[-1]
+    assert_found(check(tmp_path).problems, message)

@@ -2,7 +2,7 @@
 // options and custom field config checked against the schema of its own plugin (so a misspelled
 // option is an error too). tools/checks/dashboards.py writes each dashboard as
 // `export const dashboard = <the JSON> satisfies CheckedDashboard;` and runs tsc over it.
-// The panel types here are PANEL_TYPES in dashboards.py: add a type to both.
+// The panel types this project uses are the CheckedPanel union below: a panel of any other type fails.
 import type { Dashboard, FieldConfig, FieldConfigSource, Panel, RowPanel } from '@grafana/schema';
 import type * as barchart from '@grafana/schema/dist/esm/raw/composable/barchart/panelcfg/x/BarChartPanelCfg_types.gen';
 import type * as bargauge from '@grafana/schema/dist/esm/raw/composable/bargauge/panelcfg/x/BarGaugePanelCfg_types.gen';
@@ -17,20 +17,15 @@ import type * as table from '@grafana/schema/dist/esm/raw/composable/table/panel
 import type * as text from '@grafana/schema/dist/esm/raw/composable/text/panelcfg/x/TextPanelCfg_types.gen';
 import type * as timeseries from '@grafana/schema/dist/esm/raw/composable/timeseries/panelcfg/x/TimeSeriesPanelCfg_types.gen';
 
-// The schema's string enums (ThresholdsMode.Absolute, ...) as the plain strings JSON holds.
-type Json<T> =
+// The schema's string enums (ThresholdsMode.Absolute, ...) as the plain strings JSON holds; Loose<T>,
+// every property optional: plugin options that Grafana fills in with defaults.
+type Json<T, Optional = false> =
   T extends string ? `${T}` :
   T extends number | boolean | null | undefined ? T :
-  T extends ReadonlyArray<infer U> ? Array<Json<U>> :
-  T extends object ? { [K in keyof T]: Json<T[K]> } :
+  T extends ReadonlyArray<infer U> ? Array<Json<U, Optional>> :
+  T extends object ? (Optional extends true ? { [K in keyof T]?: Json<T[K], true> } : { [K in keyof T]: Json<T[K]> }) :
   T;
-// The same, every property optional: plugin options that Grafana fills in with defaults.
-type Loose<T> =
-  T extends string ? `${T}` :
-  T extends number | boolean | null | undefined ? T :
-  T extends ReadonlyArray<infer U> ? Array<Loose<U>> :
-  T extends object ? { [K in keyof T]?: Loose<T[K]> } :
-  T;
+type Loose<T> = Json<T, true>;
 
 type Typed<Type extends string, Options, Custom> = Json<Omit<Panel, 'type' | 'options' | 'fieldConfig'>> & {
   type: Type;

@@ -2,19 +2,18 @@
 check knows. Each fails only in the cluster, as a sync ArgoCD refuses, a notification that never
 arrives, a migration in the middle of a canary or an Application Degraded for an optional secret.
 
-  argocd-project          an Application's AppProject exists, allows its repository and destination,
-                          and permits every resource its path renders (ArgoCD syncs nothing else).
-  notifications           the notification ConfigMaps of ArgoCD and Argo Rollouts parse; a trigger
-                          sends existing templates, a template posts to an existing webhook service, a
-                          service's `$key` is a key of the notifications Secret, and a subscription
-                          annotation names a trigger and a service that exist.
-  migration-guard         a PreSync migration Job in a root with a Rollout first waits for it to
-                          settle: an initContainer with env ROLLOUT naming it, a token, RBAC to get
-                          it, and all of that PreSync hooks of an earlier wave than the Job.
-  canary-smoke-test       a canary with steps runs a smoke test (an analysis step after the first
-                          setWeight whose template runs a Job) and has a canaryService for it.
-  optional-secret-health  an ExternalSecret that every pod uses only optionally is annotated
-                          argocd.argoproj.io/ignore-healthcheck: "true"."""
+- argocd-project: an Application's AppProject exists, allows its repository and destination, and
+  permits every resource its path renders (ArgoCD syncs nothing else).
+- notifications: the notification ConfigMaps of ArgoCD and Argo Rollouts parse; a trigger sends
+  existing templates, a template posts to an existing webhook service, a service's `$key` is a key of
+  the notifications Secret, and a subscription annotation names a trigger and a service that exist.
+- migration-guard: a PreSync migration Job in a root with a Rollout first waits for it to settle: an
+  initContainer with env ROLLOUT naming it, a token, RBAC to get it, and all of that PreSync hooks of
+  an earlier wave than the Job.
+- canary-smoke-test: a canary with steps runs a smoke test (an analysis step after the first
+  setWeight whose template runs a Job) and has a canaryService for it.
+- optional-secret-health: an ExternalSecret that every pod uses only optionally is annotated
+  argocd.argoproj.io/ignore-healthcheck: "true"."""
 
 import fnmatch
 import json
@@ -23,18 +22,8 @@ from pathlib import Path
 
 import yaml
 
-from checks.deploy.references import (
-    analysis_jobs,
-    anywhere,
-    dig,
-    find,
-    meta,
-    pod_templates,
-    secret_keys,
-    template_of,
-    uses,
-)
-from checks.deploy.render import Root, group
+from checks.deploy.references import analysis_jobs, pod_templates, secret_keys, target, template_kind, uses
+from checks.deploy.render import Root, anywhere, dig, find, group, meta
 from checks.findings import Findings
 
 HOOK, WAVE = "argocd.argoproj.io/hook", "argocd.argoproj.io/sync-wave"
@@ -72,44 +61,35 @@ def argocd_project(roots: list[Root], found: Findings) -> None:
     for root in roots:
         for app in (d for d in root.docs if d.get("kind") == "Application" and group(d) == "argoproj.io"):
             spec, name = app.get("spec") or {}, meta(app).get("name")
-            project_doc = anywhere(roots, "AppProject", spec.get("project"))
-            if not project_doc:
+            if not (project_doc := anywhere(roots, "AppProject", spec.get("project"))):
                 if spec.get("project") != "default":  # ArgoCD's own project, unless the repository defines one
                     found.add(root.label(app), f"argocd-project: project {spec.get('project')!r} is not an AppProject in any root")
                 continue
-            project, destination = project_doc.get("spec") or {}, spec.get("destination") or {}
-            for source in [spec.get("source")] + list(spec.get("sources") or []):
-                if source and not any(glob(p, source.get("repoURL")) for p in project.get("sourceRepos") or []):
-                    found.add(root.label(app), f"argocd-project: repoURL {source.get('repoURL')!r} is not in AppProject "
-                                               f"{spec['project']}'s sourceRepos")
+            project, destination, of = project_doc.get("spec") or {}, spec.get("destination") or {}, f"AppProject {spec['project']}"
+            for source in filter(None, [spec.get("source"), *(spec.get("sources") or [])]):
+                if not any(glob(p, source.get("repoURL")) for p in project.get("sourceRepos") or []):
+                    found.add(root.label(app), f"argocd-project: repoURL {source.get('repoURL')!r} is not in {of}'s sourceRepos")
             if not destination_allowed(project, destination, destination.get("namespace")):
-                found.add(root.label(app), f"argocd-project: destination {destination} is not in AppProject "
-                                           f"{spec['project']}'s destinations")
-            for target in (r for r in roots if f"Application {name}" in r.why):
-                for doc in target.docs:
-                    api_group, kind, what = group(doc), doc.get("kind"), f"{target.label(doc)} (of Application {name})"
-                    if kind in CLUSTER_SCOPED:
-                        if not listed(project.get("clusterResourceWhitelist"), api_group, kind) or \
-                                listed(project.get("clusterResourceBlacklist"), api_group, kind):
-                            found.add(what, f"argocd-project: cluster-scoped {api_group or 'core'}/{kind} is not permitted "
-                                            f"by AppProject {spec['project']}")
-                        continue
-                    white = project.get("namespaceResourceWhitelist")
-                    if (white is not None and not listed(white, api_group, kind)) or \
-                            listed(project.get("namespaceResourceBlacklist"), api_group, kind):
-                        found.add(what, f"argocd-project: {api_group or 'core'}/{kind} is not permitted by AppProject "
-                                        f"{spec['project']}")
+                found.add(root.label(app), f"argocd-project: destination {destination} is not in {of}'s destinations")
+            for synced in (r for r in roots if f"Application {name}" in r.why):
+                for doc in synced.docs:
+                    what, api_group, kind = f"{synced.label(doc)} (of Application {name})", group(doc), doc.get("kind")
+                    # A namespaced kind is permitted unless a whitelist leaves it out; a cluster-scoped one only if listed.
+                    scope = "cluster" if kind in CLUSTER_SCOPED else "namespace"
+                    white = project.get(f"{scope}ResourceWhitelist")
+                    if ((white is not None or scope == "cluster") and not listed(white, api_group, kind)) or \
+                            listed(project.get(f"{scope}ResourceBlacklist"), api_group, kind):
+                        scoped = "cluster-scoped " if scope == "cluster" else ""
+                        found.add(what, f"argocd-project: {scoped}{api_group or 'core'}/{kind} is not permitted by {of}")
                     namespace = meta(doc).get("namespace") or destination.get("namespace")
-                    if not destination_allowed(project, destination, namespace):
-                        found.add(what, f"argocd-project: namespace {namespace!r} is not a destination of AppProject "
-                                        f"{spec['project']}")
+                    if scope == "namespace" and not destination_allowed(project, destination, namespace):
+                        found.add(what, f"argocd-project: namespace {namespace!r} is not a destination of {of}")
 
 
 def notifications(roots: list[Root], found: Findings) -> None:
     defined = {}
     for engine, (cm_name, secret_name, _, builtin) in ENGINES.items():
-        root = next((r for r in roots if find(r.docs, "ConfigMap", cm_name)), None)
-        if not root:
+        if not (root := next((r for r in roots if find(r.docs, "ConfigMap", cm_name)), None)):
             continue
         cm = find(root.docs, "ConfigMap", cm_name)
         data, where = cm.get("data") or {}, root.label(cm)
@@ -144,65 +124,64 @@ def notifications(roots: list[Root], found: Findings) -> None:
     for root in roots:
         for doc in root.docs:
             engine = next((e for e, spec in ENGINES.items() if doc.get("kind") in spec[2]), None)
-            for annotation in meta(doc).get("annotations") or {}:
-                if not engine or not (match := SUBSCRIBE.match(annotation)):
-                    continue
+            for match in filter(None, map(SUBSCRIBE.match, meta(doc).get("annotations") or {} if engine else ())):
                 triggers, services = defined.get(engine, (set(), set()))
                 for what, name, names in (("trigger", match[1], triggers), ("service", match[2], services)):
                     if name not in names:
-                        found.add(root.label(doc), f"notifications: {annotation}: {what} {name!r} is not defined in "
+                        found.add(root.label(doc), f"notifications: {match[0]}: {what} {name!r} is not defined in "
                                                    f"{ENGINES[engine][0]}")
 
 
+def annotation(doc: dict, name: str) -> str:
+    return str((meta(doc).get("annotations") or {}).get(name, "")).strip()
+
+
 def wave(doc) -> int:
-    value = str((meta(doc).get("annotations") or {}).get(WAVE, "0")).strip()
-    return int(value) if re.fullmatch(r"-?\d+", value) else 0
+    return int(annotation(doc, WAVE)) if re.fullmatch(r"-?\d+", annotation(doc, WAVE)) else 0
 
 
 def presync(doc) -> bool:
-    return "PreSync" in [h.strip() for h in str((meta(doc).get("annotations") or {}).get(HOOK, "")).split(",")]
+    return "PreSync" in [h.strip() for h in annotation(doc, HOOK).split(",")]
+
+
+def allows_get(rule: dict, rollout: str) -> bool:
+    """An RBAC rule that lets its subject get that Rollout."""
+    return bool({"argoproj.io", "*"} & set(rule.get("apiGroups") or []) and {"rollouts", "*"} & set(rule.get("resources") or [])
+                and {"get", "*"} & set(rule.get("verbs") or []) and rollout in (rule.get("resourceNames") or [rollout]))
 
 
 def migration_guard(root: Root, found: Findings) -> None:
     rollouts = {meta(d).get("name") for d in root.docs if d.get("kind") == "Rollout" and group(d) == "argoproj.io"}
     for job in (d for d in root.docs if d.get("kind") == "Job" and presync(d) and rollouts):
-        pod, ns = dig(job, "spec", "template", "spec") or {}, meta(job).get("namespace")
+        pod, ns, label = dig(job, "spec", "template", "spec") or {}, meta(job).get("namespace"), root.label(job)
         if not any("migrate" in " ".join(map(str, (c.get("command") or []) + (c.get("args") or [])))
                    for c in pod.get("containers") or []):
             continue
-        guard = next((c for c in pod.get("initContainers") or [] for e in c.get("env") or []
-                      if e.get("name") == "ROLLOUT" and e.get("value") in rollouts), None)
+        guard, rollout = next(((c, e["value"]) for c in pod.get("initContainers") or [] for e in c.get("env") or []
+                               if e.get("name") == "ROLLOUT" and e.get("value") in rollouts), (None, None))
         if not guard:
-            found.add(root.label(job), f"migration-guard: migrates with no guard: no initContainer whose env ROLLOUT names "
-                                       f"a Rollout of this root ({', '.join(sorted(rollouts))}), so it can run mid-canary")
+            found.add(label, f"migration-guard: migrates with no guard: no initContainer whose env ROLLOUT names "
+                             f"a Rollout of this root ({', '.join(sorted(rollouts))}), so it can run mid-canary")
             continue
-        rollout = next(e["value"] for e in guard["env"] if e.get("name") == "ROLLOUT")
         volumes = {v.get("name"): v for v in pod.get("volumes") or []}
         mounted = [volumes.get(m.get("name")) or {} for m in guard.get("volumeMounts") or []]
         account_name = pod.get("serviceAccountName") or "default"
         account = find(root.docs, "ServiceAccount", account_name, ns, "")
         automount = pod.get("automountServiceAccountToken", (account or {}).get("automountServiceAccountToken", True))
         if automount is False and not any(s.get("serviceAccountToken") for v in mounted for s in dig(v, "projected", "sources") or []):
-            found.add(root.label(job), f"migration-guard: initContainer {guard.get('name')} has no token to ask the API with")
-        needed, allowed = [account] if account else [], False
-        for binding in root.docs:
-            role = find(root.docs, dig(binding, "roleRef", "kind") or "Role", dig(binding, "roleRef", "name"), ns)
-            if binding.get("kind") != "RoleBinding" or not role or not any(
-                    s.get("kind") == "ServiceAccount" and s.get("name") == account_name for s in binding.get("subjects") or []):
-                continue
-            if any({"argoproj.io", "*"} & set(r.get("apiGroups") or []) and {"rollouts", "*"} & set(r.get("resources") or [])
-                   and {"get", "*"} & set(r.get("verbs") or []) and rollout in (r.get("resourceNames") or [rollout])
-                   for r in role.get("rules") or []):
-                needed, allowed = needed + [binding, role], True
-        if not allowed:
-            found.add(root.label(job), f"migration-guard: ServiceAccount {account_name!r} may not get Rollout {rollout!r}: "
-                                       "no RoleBinding of this root binds it to a Role allowing get on argoproj.io rollouts")
-        needed += [cm for v in mounted if (cm := find(root.docs, "ConfigMap", dig(v, "configMap", "name"), ns, ""))]
-        for doc in needed:
+            found.add(label, f"migration-guard: initContainer {guard.get('name')} has no token to ask the API with")
+        grants = [(binding, role) for binding in root.docs if binding.get("kind") == "RoleBinding"
+                  and any(s.get("kind") == "ServiceAccount" and s.get("name") == account_name for s in binding.get("subjects") or [])
+                  and (role := find(root.docs, dig(binding, "roleRef", "kind") or "Role", dig(binding, "roleRef", "name"), ns))
+                  and any(allows_get(rule, rollout) for rule in role.get("rules") or [])]
+        if not grants:
+            found.add(label, f"migration-guard: ServiceAccount {account_name!r} may not get Rollout {rollout!r}: "
+                             "no RoleBinding of this root binds it to a Role allowing get on argoproj.io rollouts")
+        configs = [cm for v in mounted if (cm := find(root.docs, "ConfigMap", dig(v, "configMap", "name"), ns, ""))]
+        for doc in ([account] if account else []) + [d for pair in grants for d in pair] + configs:
             if not presync(doc) or wave(doc) >= wave(job):
-                found.add(root.label(job), f"migration-guard: {doc.get('kind')} {meta(doc).get('name')} is not a PreSync "
-                                           f"hook of an earlier sync wave than the Job ({wave(job)}): on the first sync "
-                                           "it would not exist yet")
+                found.add(label, f"migration-guard: {doc.get('kind')} {meta(doc).get('name')} is not a PreSync hook of an "
+                                 f"earlier sync wave than the Job ({wave(job)}): on the first sync it would not exist yet")
 
 
 def canary_smoke_test(root: Root, roots: list[Root], found: Findings) -> None:
@@ -210,7 +189,7 @@ def canary_smoke_test(root: Root, roots: list[Root], found: Findings) -> None:
         canary = dig(rollout, "spec", "strategy", "canary") or {}
         steps = canary.get("steps") or []
         first = next((i for i, s in enumerate(steps) if (s or {}).get("setWeight") is not None), len(steps))
-        if steps and not any(any(analysis_jobs(template_of(t, root, roots) or {}))
+        if steps and not any(any(analysis_jobs(target(root, roots, template_kind(t), t.get("templateName")) or {}))
                              for s in steps[first + 1:] for t in dig(s, "analysis", "templates") or []):
             found.add(root.label(rollout), "canary-smoke-test: no smoke test among the canary steps: an `analysis` step "
                                            "after the first setWeight whose template runs a Job (provider.job)")
@@ -225,10 +204,9 @@ def optional_secret_health(root: Root, found: Findings) -> None:
             if kind == "Secret":
                 optional.setdefault(name, []).append(is_optional)
     for doc in (d for d in root.docs if d.get("kind") == "ExternalSecret"):
-        target = dig(doc, "spec", "target", "name") or meta(doc).get("name")
-        if all(optional.get(target) or [False]) and \
-                str((meta(doc).get("annotations") or {}).get(IGNORE_HEALTH, "")).lower() != "true":
-            found.add(root.label(doc), f"optional-secret-health: every pod uses Secret {target!r} optionally, but a "
+        secret = dig(doc, "spec", "target", "name") or meta(doc).get("name")
+        if all(optional.get(secret) or [False]) and annotation(doc, IGNORE_HEALTH).lower() != "true":
+            found.add(root.label(doc), f"optional-secret-health: every pod uses Secret {secret!r} optionally, but a "
                                        "missing parameter makes this ExternalSecret Degraded and with it the whole "
                                        f"Application: annotate it {IGNORE_HEALTH}: \"true\"")
 

@@ -21,7 +21,7 @@ import yaml
 from checks import checkov_scan
 from checks.deploy.checkov_custom.argo_checks import DETAILS
 from checks.deploy.references import analysis_jobs
-from checks.deploy.render import Root, group
+from checks.deploy.render import Root, dig, group
 from checks.findings import Findings
 
 CUSTOM = Path(__file__).resolve().parent / "checkov_custom"
@@ -34,14 +34,10 @@ def stand_ins(doc: dict) -> list[dict]:
     if doc.get("kind") == "Rollout" and group(doc) == "argoproj.io" and spec.get("template"):
         return [{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta,
                  "spec": {"replicas": spec.get("replicas", 1), "selector": spec.get("selector"), "template": spec["template"]}}]
-    jobs = []
-    for name, job in analysis_jobs(doc):
-        own = job.get("metadata") or {}
-        jobs.append({"apiVersion": "batch/v1", "kind": "Job", "spec": job.get("spec") or {}, "metadata": {
-            **meta, "name": f"{meta.get('name')}.{name}",
-            "annotations": {**(meta.get("annotations") or {}), **(own.get("annotations") or {})},
-            "labels": {**(meta.get("labels") or {}), **(own.get("labels") or {})}}})
-    return jobs
+    return [{"apiVersion": "batch/v1", "kind": "Job", "spec": job.get("spec") or {}, "metadata": {
+        **meta, "name": f"{meta.get('name')}.{name}",
+        **{key: {**(meta.get(key) or {}), **(dig(job, "metadata", key) or {})} for key in ("annotations", "labels")}}}
+        for name, job in analysis_jobs(doc)]
 
 
 def dockerfiles_of(repo: Path):
@@ -53,54 +49,36 @@ def dockerfiles_of(repo: Path):
 
 
 def config_skips(config: Path, found: Findings) -> list[str]:
-    """The checks .checkov.yaml skips everywhere, each with the comment on or above its line."""
-    if not config.is_file():
-        return []
-    lines, data = config.read_text().splitlines(), yaml.safe_load(config.read_text()) or {}
+    """The checks .checkov.yaml skips everywhere, each with the comment on its line or the comment
+    lines right above it."""
+    text = config.read_text() if config.is_file() else ""
+    data = yaml.safe_load(text) or {}
     for extra in set(data) - {"skip-check"}:
         found.add(config.name, f"sets {extra!r}: only skip-check belongs in it")
-    entries = []
-    for i, line in enumerate(lines):
-        if match := re.match(r"^\s*-\s*(CKV\w+)\s*(?:#\s*(.*))?$", line):
-            above = []
-            for previous in reversed(lines[:i]):
-                if not previous.strip().startswith("#") or previous.strip().startswith("- "):
-                    break
-                above.insert(0, previous.strip().lstrip("#").strip())
-            entries.append(match[1])
-            if len((match[2] or " ".join(above)).strip()) < 15:
-                found.add(config.name, f"skip of {match[1]} has no justification (a comment on its line or above it)")
-    if sorted(entries) != sorted(data.get("skip-check") or []):
-        found.add(config.name, "write skip-check as a block list, one check a line, each with its reason")
-    return entries
+    for check_id in data.get("skip-check") or []:
+        line = re.search(rf"^((?:[ \t]*#.*\n)*)[ \t]*-[ \t]*{re.escape(str(check_id))}[ \t]*(#.*)?$", text, re.M)
+        if not line:
+            found.add(config.name, f"write skip-check as a block list, one check a line, each with its reason ({check_id})")
+        elif len(re.sub(r"\s*#\s*", " ", line[2] or line[1]).strip()) < 15:
+            found.add(config.name, f"skip of {check_id} has no justification (a comment on its line or above it)")
+    return data.get("skip-check") or []
 
 
 def locator(roots: list[Root]):
-    """checkov's `Kind.namespace.name` in a rendered file, as `slug: Kind namespace/name (file)`; a
-    failed custom check gets its details (DETAILS) on the way."""
+    """Where a finding of checkov's is, as `slug: Kind namespace/name (file)`: each document was
+    written to <slug>/<index>.yaml, its stand-ins to <slug>/<index>.<n>.yaml. A failed custom check
+    gets its details (DETAILS) on the way."""
     by_slug = {r.slug: r for r in roots}
+    stand_in = {"Deployment": " (its pod template, checked as a Deployment)", "Job": " (its Job, checked as a Job)"}
 
     def locate(failed: dict) -> str:
-        name = Path(failed.get("file_path", "?")).name
-        slug, stand_in = name.removesuffix(".stand-ins.yaml").removesuffix(".yaml"), name.endswith(".stand-ins.yaml")
-        root = by_slug.get(slug)
-        kind, _, rest = failed.get("resource", "?").partition(".")
-        wanted = {"Deployment": "Rollout", "Job": "AnalysisTemplate"}.get(kind) if stand_in else kind
-        for doc in root.docs if root else ():
-            meta = doc.get("metadata") or {}
-            name = f"{meta['namespace']}.{meta.get('name')}" if meta.get("namespace") else str(meta.get("name"))
-            if doc.get("kind") == wanted and (rest == name or rest.startswith(name + ".")):
-                if failed.get("check_id") in DETAILS and failed.get("check_result", {}).get("result") == "FAILED":
-                    failed["details"] = DETAILS[failed["check_id"]](doc)
-                return root.label(doc) + (" (its pod template, checked as a Deployment)" if kind == "Deployment" and stand_in
-                                          else " (its Job, checked as a Job)" if stand_in else "")
-        return f"{slug}: {failed.get('resource')}"
+        path = Path(failed.get("file_path", "?"))
+        root, (index, *of) = by_slug[path.parent.name], path.stem.split(".")
+        doc = root.docs[int(index)]
+        if failed.get("check_id") in DETAILS and failed.get("check_result", {}).get("result") == "FAILED":
+            failed["details"] = DETAILS[failed["check_id"]](doc)
+        return root.label(doc) + (stand_in[failed["resource"].split(".")[0]] if of else "")
     return locate
-
-
-def unreasoned(report: dict, locate) -> list[tuple[str, str]]:
-    return [(locate(s), s["check_id"]) for s in (report.get("results") or {}).get("skipped_checks") or []
-            if len(((s.get("check_result") or {}).get("suppress_comment") or "").replace("No comment provided", "")) < 10]
 
 
 def check(repo: Path, roots: list[Root]) -> Findings:
@@ -110,11 +88,11 @@ def check(repo: Path, roots: list[Root]) -> Findings:
     options = ("--config-file", str(config)) if config.is_file() else ()
     with tempfile.TemporaryDirectory() as scratch:
         manifests, dockerfiles = Path(scratch, "k8s"), Path(scratch, "docker")
-        manifests.mkdir()
         for root in roots:
-            (manifests / f"{root.slug}.yaml").write_text(yaml.safe_dump_all(root.docs, sort_keys=False))
-            if extra := [s for d in root.docs for s in stand_ins(d)]:
-                (manifests / f"{root.slug}.stand-ins.yaml").write_text(yaml.safe_dump_all(extra, sort_keys=False))
+            (manifests / root.slug).mkdir(parents=True)
+            for i, doc in enumerate(root.docs):
+                for name, each in [(i, doc)] + [(f"{i}.{n}", s) for n, s in enumerate(stand_ins(doc))]:
+                    (manifests / root.slug / f"{name}.yaml").write_text(yaml.safe_dump(each, sort_keys=False))
         for path in dockerfiles_of(repo):
             (dockerfiles / path.relative_to(repo)).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(path, dockerfiles / path.relative_to(repo))
@@ -125,9 +103,7 @@ def check(repo: Path, roots: list[Root]) -> Findings:
         summaries = []
         for framework, report, locate in reports:
             audited = checkov_scan.audit(report, [], f"checkov {framework}", locate)
-            found.extend(audited)
+            found.problems += audited.problems
             summaries.append(f"{framework}: {audited.summary}")
-            for where, check_id in unreasoned(report, locate):
-                found.add(where, f"skips {check_id} without a reason (write checkov.io/skipN: {check_id}=<why>)")
     found.summary = "; ".join(summaries) + (f"; skipped everywhere: {', '.join(skipped)}" if skipped else "")
     return found

@@ -3,9 +3,8 @@
 //
 //   node crd_validate.mjs RESOURCES.json WORK_DIR
 //
-// RESOURCES.json is a list of {label, doc}. Prints a JSON object: `results`, one per resource,
-// {label, status: "unknown" (no package models the kind) | "ok" | "invalid", errors}, and `strict`,
-// {label, path, message}. Two passes, because the generated JSON schemas of the packages let unknown
+// RESOURCES.json is a list of {label, doc}. Prints the findings as a JSON list of {label, message}:
+// a kind no package models, and what each pass finds. Two passes, because the generated JSON schemas of the packages let unknown
 // fields through: a misspelled optional field (`stepz:`, `syncPolicy.automated.selfHael`) would pass
 // validate() and be ignored by the operator in silence. So after `new Kind(doc).validate()` (types,
 // required fields, enums, formats) every resource is written out as a TypeScript object literal that
@@ -55,27 +54,29 @@ function render(value, indent, at, out) {
   return isArray ? '[' : '{';
 }
 
-const results = [];
+const findings = [];
 const typed = [];
 for (const { label, doc } of JSON.parse(fs.readFileSync(resourcesFile, 'utf8'))) {
   const found = await lookup(doc.apiVersion, doc.kind);
   if (!found) {
-    results.push({ label, status: 'unknown', errors: [] });
+    findings.push({ label, message: `unknown custom kind: no CRD model for ${doc.apiVersion} ${doc.kind} ` +
+      '(add its @kubernetes-models package, or a schema to crds/)' });
     continue;
   }
+  let failed = false;
   try {
     new found.Model(doc).validate();
-    results.push({ label, status: 'ok', errors: [] });
   } catch (error) {
     const errors = (error.errors || []).map((e) => `${e.instancePath || '/'} ${e.message}` +
       (e.params && Object.keys(e.params).length ? ` ${JSON.stringify(e.params)}` : ''));
-    results.push({ label, status: 'invalid', errors: errors.length ? errors : [error.message] });
+    findings.push(...(errors.length ? errors : [error.message]).map((e) => ({ label, message: `does not match its schema: ${e}` })));
+    failed = true;
   }
-  typed.push({ label, pkg: found.pkg, doc, failed: results.at(-1).status === 'invalid' });
+  typed.push({ label, pkg: found.pkg, doc, failed });
 }
 
 // The strict pass: one TypeScript file, one `satisfies` per resource.
-const strict = [];
+const placed = findings.length;
 if (typed.length) {
   const dir = path.join(workDir, 'crd-strict');
   fs.mkdirSync(dir, { recursive: true });
@@ -104,11 +105,11 @@ if (typed.length) {
     const unknownField = match && ['TS2353', 'TS2561'].includes(match[2]);
     // A type error validate() already reported for the same resource is not said twice.
     if (!match || (!unknownField && at?.item.failed)) continue;
-    strict.push({ label: at?.item.label ?? 'resources.ts', path: at?.path || '?',
-      message: `${unknownField ? 'unknown field' : 'type error'}: ${match[3]}` });
+    findings.push({ label: at?.item.label ?? 'resources.ts',
+      message: `${unknownField ? 'unknown field' : 'type error'}: ${match[3]} (at ${at?.path || '?'})` });
   }
-  if (tsc.status !== 0 && !strict.length && !typed.some((t) => t.failed)) {
-    strict.push({ label: 'tsc', path: '-', message: `exited ${tsc.status} with nothing to place: ${tsc.stdout}` });
+  if (tsc.status !== 0 && findings.length === placed && !typed.some((t) => t.failed)) {
+    findings.push({ label: 'tsc', message: `exited ${tsc.status} with nothing to place: ${tsc.stdout} (at -)` });
   }
 }
-console.log(JSON.stringify({ results, strict }));
+console.log(JSON.stringify(findings));

@@ -3,39 +3,18 @@
 Mistakes every schema accepts and that only show in the cluster: a pod stuck in
 CreateContainerConfigError (a Secret, ConfigMap, key, ServiceAccount or claim that is not there; a
 Secret counts when an ExternalSecret targets it, with its keys where they can be known), a Service,
-PodDisruptionBudget or NetworkPolicy selecting no pod, an Ingress backend or a Rollout's Service
-that does not exist, an analysis template that is not there, an ExternalSecret's store missing.
-An AnalysisTemplate's Job (provider.job) is a pod template like any other."""
+PodDisruptionBudget or NetworkPolicy selecting no pod, an Ingress backend (or its port) or a Rollout's
+Service that does not exist, an analysis template that is not there, an ExternalSecret's store missing
+(or a ClusterSecretStore that does not admit its namespace). An AnalysisTemplate's Job (provider.job)
+is a pod template like any other."""
 
 from pathlib import Path
 
-from checks.deploy.render import Root, group
+from checks.deploy.render import Root, anywhere, dig, find, group, meta
 from checks.findings import Findings
 
 WELL_KNOWN = {("ConfigMap", "kube-root-ca.crt")}  # put into every namespace by Kubernetes itself
-TEMPLATES = {"Deployment": ("spec", "template"), "StatefulSet": ("spec", "template"),
-             "DaemonSet": ("spec", "template"), "ReplicaSet": ("spec", "template"),
-             "Rollout": ("spec", "template"), "Job": ("spec", "template"),
-             "CronJob": ("spec", "jobTemplate", "spec", "template")}
-
-
-def dig(node, *keys):
-    for part in keys:
-        node = node.get(part) if isinstance(node, dict) else None
-    return node
-
-
-def meta(doc: dict) -> dict:
-    return doc.get("metadata") or {}
-
-
-def find(docs: list[dict], kind: str, name, namespace=None, api_group: str | None = None) -> dict | None:
-    for doc in docs:
-        ns = meta(doc).get("namespace")
-        if doc.get("kind") == kind and meta(doc).get("name") == name and (api_group is None or group(doc) == api_group) \
-                and not (namespace and ns and ns != namespace):
-            return doc
-    return None
+ITEM = {"Service": "port", "ClusterSecretStore": "namespace"}  # what a reference names inside a resource, else a key
 
 
 def analysis_jobs(doc: dict):
@@ -48,15 +27,16 @@ def analysis_jobs(doc: dict):
 
 
 def pod_templates(docs: list[dict]):
-    """(owning resource, pod template) of every workload, Pod and analysis Job."""
-    for doc in docs:
-        if doc.get("kind") in TEMPLATES and isinstance(template := dig(doc, *TEMPLATES[doc["kind"]]), dict):
-            yield doc, template
-        elif doc.get("kind") == "Pod":
-            yield doc, {"metadata": doc.get("metadata"), "spec": doc.get("spec")}
-        for _, job in analysis_jobs(doc):
-            if isinstance(template := dig(job, "spec", "template"), dict):
-                yield doc, template
+    """(owning resource, pod template) of every workload, Pod (its own template) and analysis Job:
+    whatever has spec.containers, at any depth (a CronJob's is under its jobTemplate)."""
+    def templates(node):
+        if isinstance(dig(node, "spec", "containers"), list):
+            yield node
+        else:
+            yield from (t for value in (node.values() if isinstance(node, dict) else node if isinstance(node, list) else ())
+                        for t in templates(value))
+
+    yield from ((doc, template) for doc in docs for template in templates(doc))
 
 
 def secret_keys(docs: list[dict], name, namespace=None):
@@ -111,91 +91,90 @@ def selector_matches(selector: dict, labels: dict) -> bool:
                for e in (selector.get("matchExpressions") or [] if structured else []))
 
 
-def check_root(root: Root, roots: list[Root], found: Findings) -> int:
-    docs, pods, checked = root.docs, list(pod_templates(root.docs)), 0
-    for doc, template in pods:
-        pod, ns = template.get("spec") or {}, meta(doc).get("namespace")
-        account = pod.get("serviceAccountName") or pod.get("serviceAccount")
-        if account and account != "default" and not find(docs, "ServiceAccount", account, ns, ""):
-            found.add(root.label(doc), f"refs: serviceAccountName {account!r} is not a ServiceAccount in this root")
-        for what, kind, name, item_key, optional in uses(pod):
-            checked += 1
-            if optional or not name or (kind, name) in WELL_KNOWN:
-                continue
-            if kind == "Secret":
-                exists, keys = secret_keys(docs, name, ns)
-            else:
-                cm = find(docs, "ConfigMap", name, ns, "")
-                exists, keys = cm is not None, set((cm or {}).get("data") or {}) | set((cm or {}).get("binaryData") or {})
-            if not exists:
-                found.add(root.label(doc), f"refs: {what} names {kind} {name!r}, which is not in this root")
-            elif item_key is not None and keys is not None and item_key not in keys:
-                found.add(root.label(doc), f"refs: {what} names key {item_key!r} of {kind} {name!r}, which has only "
-                                           f"{', '.join(sorted(k for k in keys if k)) or 'no keys'}")
-        for volume in pod.get("volumes") or []:
-            claim = dig(volume, "persistentVolumeClaim", "claimName")
-            if claim and not find(docs, "PersistentVolumeClaim", claim, ns, ""):
-                found.add(root.label(doc), f"refs: volume {volume.get('name')} claims {claim!r}, not in this root")
+def target(root: Root, roots: list[Root], kind: str, name, namespace=None) -> dict | None:
+    """The resource a reference names: a cluster-scoped kind in any root, any other in this one."""
+    return anywhere(roots, kind, name) if kind.startswith("Cluster") else find(root.docs, kind, name, namespace)
 
-    for doc in docs:
-        kind, ns, spec = doc.get("kind"), meta(doc).get("namespace"), doc.get("spec") or {}
-        labels = [dig(t, "metadata", "labels") or {} for d, t in pods if meta(d).get("namespace") in (None, ns)]
+
+def template_kind(ref: dict) -> str:
+    """The kind of template a Rollout's analysis names."""
+    return "ClusterAnalysisTemplate" if ref.get("clusterScope") else "AnalysisTemplate"
+
+
+def items(doc: dict) -> set[str] | None:
+    """What a reference may name inside a resource (None: anything): a ConfigMap's keys, a Service's
+    ports (names and numbers), the namespaces a ClusterSecretStore's conditions admit."""
+    if doc.get("kind") == "ConfigMap":
+        return set(doc.get("data") or {}) | set(doc.get("binaryData") or {})
+    if doc.get("kind") == "Service":
+        return {str(p[k]) for p in dig(doc, "spec", "ports") or [] for k in ("name", "port") if k in p}
+    if doc.get("kind") == "ClusterSecretStore" and (conditions := dig(doc, "spec", "conditions")):
+        return {ns for condition in conditions for ns in condition.get("namespaces") or []}
+    return None
+
+
+def references(doc: dict):
+    """(what, kind, name, item or None) for every resource a document names: its pods' ServiceAccount,
+    claims, Secrets and ConfigMaps (with the key), an Ingress's Services (with the port), a Rollout's
+    Services and analysis templates, an ExternalSecret's store (with its namespace, for a cluster store)."""
+    spec = doc.get("spec") or {}
+    for _, template in pod_templates([doc]):
+        pod = template.get("spec") or {}
+        if (account := pod.get("serviceAccountName") or pod.get("serviceAccount")) not in (None, "", "default"):
+            yield "serviceAccountName", "ServiceAccount", account, None
+        for volume in pod.get("volumes") or []:
+            if claim := dig(volume, "persistentVolumeClaim", "claimName"):
+                yield f"volume {volume.get('name')}", "PersistentVolumeClaim", claim, None
+        for what, kind, name, key, optional in uses(pod):
+            if name and not optional and (kind, name) not in WELL_KNOWN:
+                yield what, kind, name, key
+    if doc.get("kind") == "Ingress":
+        paths = [p for rule in spec.get("rules") or [] for p in dig(rule, "http", "paths") or []]
+        for service in filter(None, [dig(spec, "defaultBackend", "service"), *(dig(p, "backend", "service") for p in paths)]):
+            port = service.get("port") or {}
+            yield "backend", "Service", service.get("name"), str(port.get("name", port.get("number")))
+    if doc.get("kind") == "Rollout" and group(doc) == "argoproj.io":
+        canary, blue_green = dig(spec, "strategy", "canary") or {}, dig(spec, "strategy", "blueGreen") or {}
+        for field, strategy in (("canaryService", canary), ("stableService", canary), ("activeService", blue_green),
+                                ("previewService", blue_green)):
+            if strategy.get(field):
+                yield f"strategy {field}", "Service", strategy[field], None
+        analyses = [canary.get("analysis"), blue_green.get("prePromotionAnalysis"), blue_green.get("postPromotionAnalysis")]
+        for ref in (t for a in analyses + [s.get("analysis") for s in canary.get("steps") or []]
+                    for t in (a or {}).get("templates") or []):
+            yield "analysis", template_kind(ref), ref.get("templateName"), None
+    if doc.get("kind") == "ExternalSecret":
+        store = spec.get("secretStoreRef") or {}
+        kind = store.get("kind", "SecretStore")
+        namespace = meta(doc).get("namespace") if kind == "ClusterSecretStore" else None
+        yield "secretStoreRef", kind, store.get("name"), namespace
+
+
+def check_root(root: Root, roots: list[Root], found: Findings) -> int:
+    pods, checked = list(pod_templates(root.docs)), 0
+    for doc in root.docs:
+        ns, spec = meta(doc).get("namespace"), doc.get("spec") or {}
+        for what, kind, name, item in references(doc):
+            checked += 1
+            if kind == "Secret":
+                exists, offered = secret_keys(root.docs, name, ns)
+            else:
+                resource = target(root, roots, kind, name, ns)
+                exists, offered = resource is not None, items(resource or {})
+            if not exists:
+                found.add(root.label(doc), f"refs: {what} names {kind} {name!r}, which is not in "
+                                           f"{'any root' if kind.startswith('Cluster') else 'this root'}")
+            elif item is not None and offered is not None and item not in offered:
+                found.add(root.label(doc), f"refs: {what}: {kind} {name!r} has no {ITEM.get(kind, 'key')} {item!r} "
+                                           f"(only {', '.join(sorted(k for k in offered if k)) or 'none'})")
         selector = {"Service": spec.get("selector"), "PodDisruptionBudget": spec.get("selector"),
-                    "NetworkPolicy": spec.get("podSelector")}.get(kind)
+                    "NetworkPolicy": spec.get("podSelector")}.get(doc.get("kind"))
         if selector:
             checked += 1
-            if not any(selector_matches(selector, pod_labels) for pod_labels in labels):
+            if not any(selector_matches(selector, dig(t, "metadata", "labels") or {})
+                       for d, t in pods if meta(d).get("namespace") in (None, ns)):
                 found.add(root.label(doc), f"refs: selector {selector} matches no pod template in this root")
-        if kind == "Ingress":
-            paths = [p for rule in spec.get("rules") or [] for p in dig(rule, "http", "paths") or []]
-            for service in [dig(spec, "defaultBackend", "service")] + [dig(p, "backend", "service") for p in paths]:
-                if service:
-                    checked += 1
-                    target, port = find(docs, "Service", service.get("name"), ns, ""), service.get("port") or {}
-                    ports = dig(target, "spec", "ports") or []
-                    if not target:
-                        found.add(root.label(doc), f"refs: backend Service {service.get('name')!r} is not in this root")
-                    elif not any(port.get("name", object()) == p.get("name") or port.get("number", object()) == p.get("port") for p in ports):
-                        found.add(root.label(doc), f"refs: backend port {port} is not a port of Service {service.get('name')!r}")
-        if kind == "Rollout" and group(doc) == "argoproj.io":
-            canary, blue_green = dig(spec, "strategy", "canary") or {}, dig(spec, "strategy", "blueGreen") or {}
-            for field, name in (("canaryService", canary.get("canaryService")), ("stableService", canary.get("stableService")),
-                                ("activeService", blue_green.get("activeService")),
-                                ("previewService", blue_green.get("previewService"))):
-                checked += 1
-                if name and not find(docs, "Service", name, ns, ""):
-                    found.add(root.label(doc), f"refs: strategy {field} {name!r} is not a Service in this root")
-            analyses = [canary.get("analysis"), blue_green.get("prePromotionAnalysis"), blue_green.get("postPromotionAnalysis")]
-            for template in [t for a in analyses + [s.get("analysis") for s in canary.get("steps") or []]
-                             for t in (a or {}).get("templates") or []]:
-                checked += 1
-                if not template_of(template, root, roots):
-                    found.add(root.label(doc), f"refs: analysis template {template.get('templateName')!r} is not an "
-                                               f"AnalysisTemplate in this root")
-        if kind == "ExternalSecret":
-            store = spec.get("secretStoreRef") or {}
-            cluster = store.get("kind") == "ClusterSecretStore"
-            checked += 1
-            target = anywhere(roots, "ClusterSecretStore", store.get("name")) if cluster else \
-                find(docs, "SecretStore", store.get("name"), ns)
-            if not target:
-                found.add(root.label(doc), f"refs: secretStoreRef {store.get('kind', 'SecretStore')} {store.get('name')!r} "
-                                           f"is not in {'any root' if cluster else 'this root'}")
-            elif cluster and (allowed := [c.get("namespaces") or [] for c in dig(target, "spec", "conditions") or []]) \
-                    and ns and not any(ns in namespaces for namespaces in allowed):
-                found.add(root.label(doc), f"refs: ClusterSecretStore {store.get('name')!r} does not admit namespace {ns!r}")
     return checked
-
-
-def anywhere(roots: list[Root], kind: str, name) -> dict | None:
-    return next((d for r in roots for d in r.docs if d.get("kind") == kind and meta(d).get("name") == name), None)
-
-
-def template_of(ref: dict, root: Root, roots: list[Root]) -> dict | None:
-    """The (Cluster)AnalysisTemplate a Rollout's analysis names: a namespaced one in its root."""
-    if ref.get("clusterScope"):
-        return anywhere(roots, "ClusterAnalysisTemplate", ref.get("templateName"))
-    return find(root.docs, "AnalysisTemplate", ref.get("templateName"), None, "argoproj.io")
 
 
 def check(repo: Path, roots: list[Root]) -> Findings:

@@ -1,21 +1,19 @@
 """Stage release: what CI releases is what the nodes can run, pinned, and what Terraform writes
 locally stays out of git.
 
-  image-platforms    the workflows' image build (docker/build-push-action, `platforms:` with the job's
-                     matrix expanded, else its runner's architecture) covers linux/amd64 and
-                     linux/arm64 (the node is a t4g by default; Terraform accepts x86 types too); a
-                     platform foreign to its runner needs docker/setup-qemu-action; every building
-                     job scans the image (aquasecurity/trivy-action).
-  image-digest       every `images:` entry of the prod overlay pins `digest: sha256:<64 hex>` and the
-                     rendered overlay runs it so (an entry matching no container changes nothing, in
-                     silence); the all-zero digest only with the all-zero tag, before CI's first run.
-  ci-contract        scripts/set-overlay-image.py, CI's edit (its own cases: tools/tests/
-                     test_set_overlay_image.py), works on the overlay as committed: on a copy it points every entry at a sample image, which
-                     the rendering then runs.
-  argocd-revision    an Application that syncs Applications hands them its targetRevision (a
-                     kustomize patch of /spec/source/targetRevision), unless they already follow it.
-  terraform-ignored  git ignores deploy/terraform's plans, state, .terraform/ and an activated
-                     backend.tf (a plan and the state hold the database password), and none is committed."""
+- image-platforms: the workflows' image build (docker/build-push-action, `platforms:` with the job's
+  matrix expanded, else its runner's architecture) covers linux/amd64 and linux/arm64 (the node is a
+  t4g by default; Terraform accepts x86 types too); a platform foreign to its runner needs
+  docker/setup-qemu-action; every building job scans the image (aquasecurity/trivy-action).
+- image-digest: every `images:` entry of the prod overlay pins `digest: sha256:<64 hex>`; the
+  all-zero digest only with the all-zero tag, before CI's first run.
+- ci-contract: scripts/set-overlay-image.py, CI's edit (its own cases: test_set_overlay_image.py),
+  works on the overlay as committed: on a copy it points every entry at a sample image, which the
+  rendering must then run where the committed one ran (an entry matching no container fails).
+- argocd-revision: an Application that syncs Applications hands them its targetRevision (a kustomize
+  patch of /spec/source/targetRevision), unless they already follow it.
+- terraform-ignored: git ignores deploy/terraform's plans, state, .terraform/ and an activated
+  backend.tf (a plan and the state hold the database password), and none is committed."""
 
 import hashlib
 import itertools
@@ -28,7 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from checks.deploy.render import Root
+from checks.deploy.render import Root, build, dig
 from checks.findings import Findings
 
 PROD = "deploy/k8s/overlays/prod"
@@ -73,25 +71,25 @@ def platforms(repo: Path, found: Findings) -> None:
         for job_id, job in ((yaml.safe_load(path.read_text()) or {}).get("jobs") or {}).items():
             steps = [s for s in job.get("steps") or [] if isinstance(s, dict)]
             combos, where = combinations(job.get("strategy")), f"{path.relative_to(repo)}: job {job_id}"
+            qemu = any(uses(s, "docker/setup-qemu-action") for s in steps)
+            scanned = any(uses(s, "aquasecurity/trivy-action") or "trivy " in str(s.get("run", "")) for s in steps)
             for step in (s for s in steps if uses(s, "docker/build-push-action")):
                 if combos is None:
                     found.add(where, "image-platforms: strategy.matrix is an expression: its platforms cannot be known")
                     break
                 for combo in combos:
                     builds += 1
-                    runner = substitute(job.get("runs-on"), combo)
+                    raw, runner = dig(step, "with", "platforms"), substitute(job.get("runs-on"), combo)
                     arch = ("arm64" if re.search("arm|aarch64", runner.lower()) else "amd64") if runner else None
-                    raw = (step.get("with") or {}).get("platforms")
-                    resolved = f"linux/{arch}" if raw is None and arch else substitute(raw, combo) if raw is not None else None
+                    resolved = substitute(raw, combo) if raw is not None else f"linux/{arch}" if arch else None
                     if resolved is None:
                         found.add(f"{where} {combo}", "image-platforms: neither `platforms:` nor the runner name the architecture")
                         continue
                     built = {p.strip().replace("linux/arm64/v8", "linux/arm64") for p in re.split(r"[,\n]", resolved) if p.strip()}
-                    for platform in sorted(built - {f"linux/{arch}"} if arch else ()):
-                        if not any(uses(s, "docker/setup-qemu-action") for s in steps):
-                            found.add(f"{where} {combo}", f"image-platforms: builds {platform} on runner {runner!r} ({arch}) "
-                                                          "without docker/setup-qemu-action: use a runner of that architecture")
-                    if not any(uses(s, "aquasecurity/trivy-action") or "trivy " in str(s.get("run", "")) for s in steps):
+                    for platform in sorted(built - {f"linux/{arch}"}) if arch and not qemu else ():
+                        found.add(f"{where} {combo}", f"image-platforms: builds {platform} on runner {runner!r} ({arch}) "
+                                                      "without docker/setup-qemu-action: use a runner of that architecture")
+                    if not scanned:
                         found.add(f"{where} {combo}", f"image-platforms: the image ({', '.join(sorted(built))}) is built but "
                                                       "not scanned: no aquasecurity/trivy-action step in the job")
                     covered |= built
@@ -100,13 +98,13 @@ def platforms(repo: Path, found: Findings) -> None:
                                        f"not {', '.join(missing)} ({builds} build(s) of docker/build-push-action)")
 
 
-def images(docs) -> list[str]:
-    if isinstance(docs, list):
-        return [i for d in docs for i in images(d)]
-    if not isinstance(docs, dict):
+def images(node) -> list[str]:
+    """Every `image:` string in the documents: what their containers run."""
+    if isinstance(node, list):
+        return [image for item in node for image in images(item)]
+    if not isinstance(node, dict):
         return []
-    return [c["image"] for k in ("containers", "initContainers") for c in docs.get(k) or [] if isinstance(c, dict) and "image" in c] + \
-        [i for k, v in docs.items() if k not in ("containers", "initContainers") for i in images(v)]
+    return ([node["image"]] if isinstance(node.get("image"), str) else []) + images(list(node.values()))
 
 
 def reference(entry: dict) -> str:
@@ -114,16 +112,11 @@ def reference(entry: dict) -> str:
     return f"{entry.get('newName') or entry.get('name')}{tag}@{entry.get('digest')}"
 
 
-def build(directory: Path) -> list | None:
-    build = subprocess.run(["kubectl", "kustomize", str(directory)], capture_output=True, text=True)
-    return list(yaml.safe_load_all(build.stdout)) if build.returncode == 0 else None
-
-
-def digests(repo: Path, roots: list[Root], found: Findings) -> list[dict]:
+def digests(repo: Path, found: Findings) -> list[dict]:
     path = repo / PROD / "kustomization.yaml"
     entries = [e for e in ((yaml.safe_load(path.read_text()) or {}).get("images") or []) if isinstance(e, dict)] \
         if path.is_file() else []
-    where, running = f"{PROD}/kustomization.yaml", images(next((r.docs for r in roots if r.dir == PROD), []))
+    where = f"{PROD}/kustomization.yaml"
     if not entries:
         found.add(where, "image-digest: no `images:` entry: the image CI builds must be pinned there, by digest")
     for entry in entries:
@@ -135,8 +128,6 @@ def digests(repo: Path, roots: list[Root], found: Findings) -> list[dict]:
         elif digest == PLACEHOLDER_DIGEST and tag != PLACEHOLDER_TAG:
             found.add(label, f"image-digest: the all-zero placeholder digest with tag {tag!r}: the placeholder is the "
                              "all-zero digest with the all-zero tag, before CI's first run")
-        elif reference(entry) not in running:
-            found.add(label, f"image-digest: matches no container of the rendered overlay (it would run {reference(entry)})")
     return entries
 
 
@@ -145,7 +136,7 @@ def contract(repo: Path, entries: list[dict], found: Findings) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         shutil.copytree(repo / "deploy" / "k8s", Path(scratch, "deploy", "k8s"), symlinks=True)
         overlay = Path(scratch, PROD)
-        before = images(build(overlay) or [])
+        before = images(list(yaml.safe_load_all(build(overlay).stdout)))
         for entry in entries:
             name = entry.get("newName") if re.fullmatch(r"[a-z0-9]+([._/:-][a-z0-9]+)*", str(entry.get("newName"))) \
                 else "ghcr.io/example/sample"
@@ -155,7 +146,7 @@ def contract(repo: Path, entries: list[dict], found: Findings) -> None:
                 found.add(str(script.relative_to(repo)), f"ci-contract: set-overlay-image.py cannot set images entry "
                                                          f"{entry.get('name')}: {(edit.stderr or edit.stdout).strip()}")
                 continue
-            got = images(build(overlay) or []).count(f"{name}:{SAMPLE_TAG}@{SAMPLE_DIGEST}")
+            got = images(list(yaml.safe_load_all(build(overlay).stdout))).count(f"{name}:{SAMPLE_TAG}@{SAMPLE_DIGEST}")
             if not got or got != before.count(reference(entry)):
                 found.add(str(script.relative_to(repo)), f"ci-contract: after setting images entry {entry.get('name')}, "
                                                          f"{got} container(s) run the new image, where "
@@ -199,7 +190,7 @@ def ignored(repo: Path, found: Findings) -> None:
 def check(repo: Path, roots: list[Root]) -> Findings:
     found = Findings("release")
     platforms(repo, found)
-    entries = digests(repo, roots, found)
+    entries = digests(repo, found)
     contract(repo, entries, found)
     revisions(roots, found)
     if (repo / "deploy" / "terraform").is_dir():
