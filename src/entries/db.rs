@@ -74,10 +74,10 @@ pub(crate) struct ListFilter<'a> {
 }
 
 /// How many of the caller's entries after the cursor (with the mood, if one is asked for) are read
-/// in date order before the `tag` and `q` filters turn to the caller's own GIN index: a filter most entries pass fills its
-/// page within them, one few pass is answered from the index. Reading 200 entries costs about a
-/// tenth of a millisecond; a filter passed by more than a tenth of them (21 of 200) never needs
-/// the index. bench/scale.py measures both sides (bench/README.md).
+/// in date order before the `tag` and `q` filters turn to the caller's own GIN index: a filter
+/// most entries pass fills its page within them, one few pass is answered from the index. Reading
+/// 200 entries costs about a tenth of a millisecond; a filter passed by more than a tenth of them
+/// (21 of 200) rarely needs the index. bench/scale.py measures both sides (bench/README.md).
 pub(crate) const FILTER_WINDOW_ROWS: i64 = 200;
 
 /// Up to `limit` entries after the cursor, newest `entry_date` first, `id` breaking ties, one at
@@ -98,8 +98,9 @@ pub(crate) const FILTER_WINDOW_ROWS: i64 = 200;
 ///   shape is the request's, with every filter present as an index key: a tag and a mood that are
 ///   each common but rare together are intersected in the index, not read one by one. `UNION ALL`
 ///   runs its parts in order and the `LIMIT` stops before the next one starts; `window_end` and
-///   the shape tests are one-time filters, so a part that does not apply never runs. The owner is matched there as text, the GIN indexes' key: the date-ordered btree
-///   cannot serve that, so it cannot be chosen to walk a whole diary for a rare word.
+///   the shape tests are one-time filters, so a part that does not apply never runs. The owner is
+///   matched there as text, the GIN index's key: the date-ordered btree cannot serve that, so it
+///   cannot be chosen to walk a whole diary for a rare word.
 /// - The tsquery is a sub-select, parsed once per statement rather than once per row.
 pub(crate) fn list<'c>(
     conn: &'c mut PgConnection,
