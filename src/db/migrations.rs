@@ -14,7 +14,7 @@ use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 use super::MIGRATOR;
 
 /// The advisory lock every `echodiary migrate` and migrating `serve` takes (an arbitrary constant,
-/// spelled "echodiary" in ASCII, that nothing else in the database uses).
+/// "echodiar" in ASCII, that nothing else in the database uses).
 const MIGRATION_LOCK: i64 = 0x6563_686f_6469_6172;
 /// How often a waiting migrator asks again: a migration takes seconds to minutes.
 const LOCK_RETRY: Duration = Duration::from_millis(100);

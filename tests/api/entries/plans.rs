@@ -108,7 +108,9 @@ async fn seed(db: &mut PgConnection, owner: Uuid, other: Uuid) {
 }
 
 /// What the page must hold: the plain reading of the filters, with no plan tricks.
-const ORACLE: &str = "PREPARE oracle (uuid, date, uuid, date, date, text, text, text) AS
+fn oracle() -> String {
+    format!(
+        "PREPARE oracle (uuid, date, uuid, date, date, text, text, text) AS
     SELECT id FROM entries
      WHERE user_id = $1
        AND (entry_date, id) < (COALESCE($2, 'infinity'),
@@ -116,7 +118,9 @@ const ORACLE: &str = "PREPARE oracle (uuid, date, uuid, date, date, text, text, 
        AND entry_date >= COALESCE($4, '-infinity') AND entry_date <= COALESCE($5, 'infinity')
        AND ($6 IS NULL OR mood = $6) AND ($7 IS NULL OR tags @> ARRAY[$7])
        AND ($8 IS NULL OR search @@ websearch_to_tsquery('english', $8))
-     ORDER BY entry_date DESC, id DESC LIMIT 21";
+     ORDER BY entry_date DESC, id DESC LIMIT {PAGE}"
+    )
+}
 
 async fn ids(db: &mut PgConnection, execute: String) -> Vec<Uuid> {
     sqlx::query_scalar(AssertSqlSafe(execute))
@@ -289,7 +293,7 @@ async fn every_filter_shape_reads_only_the_callers_window_or_own_postings_under_
         "PREPARE list (uuid, date, uuid, date, date, text, text, text, bigint, bigint) AS {}",
         list_statement()
     );
-    for statement in [prepare.as_str(), ORACLE] {
+    for statement in [prepare, oracle()] {
         sqlx::raw_sql(AssertSqlSafe(statement))
             .execute(&mut db)
             .await
