@@ -94,13 +94,16 @@ pub(crate) const FILTER_WINDOW_ROWS: i64 = 200;
 ///   the cursor: a page deep in a long diary costs what the first one does. Without `tag` and `q`
 ///   this is the whole answer.
 /// - Only when that window is full and still leaves the page short, `beyond` reads the caller's
-///   matches past it from the GIN index `entries_owner_filters_idx`, through the one branch whose
-///   shape is the request's, with every filter present as an index key: a tag and a mood that are
-///   each common but rare together are intersected in the index, not read one by one. `UNION ALL`
-///   runs its parts in order and the `LIMIT` stops before the next one starts; `window_end` and
-///   the shape tests are one-time filters, so a part that does not apply never runs. The owner is
-///   matched there as text, the GIN index's key: the date-ordered btree cannot serve that, so it
-///   cannot be chosen to walk a whole diary for a rare word.
+///   matches past it from the GIN index `entries_filter_keys_idx`, whose keys are hashes of
+///   (owner, mood), (owner, tag) and (owner, word): `entry_filter_wanted` turns the request into
+///   the keys every match has (`all_of`) or, for a search with `or`, one of which it has
+///   (`any_of`), so the index returns only the caller's entries with all of them, and a tag and a
+///   mood that are each common but rare together are intersected there, not read one by one.
+///   The rows are then checked against the filters themselves (a hash may collide; `-word` is not
+///   in the keys). `UNION ALL` runs its parts in order and the `LIMIT` stops before the next one
+///   starts; `window_end` and the `any_of` test are one-time filters, so a part that does not
+///   apply never runs. The owner is checked there as `(user_id = $1) IS TRUE`, which no index
+///   serves, so the date-ordered btree cannot be chosen to walk a whole diary for a rare word.
 /// - The tsquery is a sub-select, parsed once per statement rather than once per row.
 pub(crate) fn list<'c>(
     conn: &'c mut PgConnection,
@@ -125,6 +128,9 @@ pub(crate) fn list<'c>(
                    AND entry_date >= COALESCE($4::date, '-infinity')
                    AND entry_date <= COALESCE($5::date, 'infinity')
                  ORDER BY entry_date DESC, id DESC OFFSET $10::bigint - 1 LIMIT 1)
+           ), wanted AS (
+               SELECT all_of, any_of
+                 FROM entry_filter_wanted($1, $6, $7, websearch_to_tsquery('english', $8))
            )
            (SELECT id AS "id!", title, content AS "content!", mood AS "mood: Mood",
                    tags AS "tags!", entry_date AS "entry_date!", created_at AS "created_at!",
@@ -150,37 +156,23 @@ pub(crate) fn list<'c>(
            UNION ALL
            (SELECT id, title, content, mood, tags, entry_date, created_at, updated_at, version
               FROM (
-                   -- One branch per filter shape, every filter given an index key: the shape
-                   -- test is (tag absent, q absent, mood absent).
+                   -- The caller's entries with every key in `all_of`, or, for a search with
+                   -- `or`, also one of `any_of`: both read from the same index.
                    SELECT * FROM entries
-                    WHERE ($7::text IS NULL, $8::text IS NULL, $6::text IS NULL) = (false, false, false)
-                      AND user_id::text = $1::text AND tags @> ARRAY[$7] AND mood = $6
-                      AND search @@ (SELECT websearch_to_tsquery('english', $8))
+                    WHERE (SELECT any_of FROM wanted) IS NULL
+                      AND entry_filter_keys(user_id, mood, tags, search) @> (SELECT all_of FROM wanted)
                    UNION ALL
                    SELECT * FROM entries
-                    WHERE ($7::text IS NULL, $8::text IS NULL, $6::text IS NULL) = (false, false, true)
-                      AND user_id::text = $1::text AND tags @> ARRAY[$7]
-                      AND search @@ (SELECT websearch_to_tsquery('english', $8))
-                   UNION ALL
-                   SELECT * FROM entries
-                    WHERE ($7::text IS NULL, $8::text IS NULL, $6::text IS NULL) = (false, true, false)
-                      AND user_id::text = $1::text AND tags @> ARRAY[$7] AND mood = $6
-                   UNION ALL
-                   SELECT * FROM entries
-                    WHERE ($7::text IS NULL, $8::text IS NULL, $6::text IS NULL) = (false, true, true)
-                      AND user_id::text = $1::text AND tags @> ARRAY[$7]
-                   UNION ALL
-                   SELECT * FROM entries
-                    WHERE ($7::text IS NULL, $8::text IS NULL, $6::text IS NULL) = (true, false, false)
-                      AND user_id::text = $1::text AND mood = $6
-                      AND search @@ (SELECT websearch_to_tsquery('english', $8))
-                   UNION ALL
-                   SELECT * FROM entries
-                    WHERE ($7::text IS NULL, $8::text IS NULL, $6::text IS NULL) = (true, false, true)
-                      AND user_id::text = $1::text
-                      AND search @@ (SELECT websearch_to_tsquery('english', $8))
+                    WHERE (SELECT any_of FROM wanted) IS NOT NULL
+                      AND entry_filter_keys(user_id, mood, tags, search) @> (SELECT all_of FROM wanted)
+                      AND entry_filter_keys(user_id, mood, tags, search) && (SELECT any_of FROM wanted)
                    ) beyond
-             WHERE EXISTS (SELECT FROM window_end)
+             WHERE ($7::text IS NOT NULL OR $8::text IS NOT NULL)
+               AND EXISTS (SELECT FROM window_end)
+               AND (user_id = $1) IS TRUE
+               AND ($6::text IS NULL OR mood = $6)
+               AND ($7::text IS NULL OR tags @> ARRAY[$7])
+               AND ($8::text IS NULL OR search @@ (SELECT websearch_to_tsquery('english', $8)))
                AND (entry_date, id) < (SELECT entry_date, id FROM window_end)
                AND entry_date >= COALESCE($4::date, '-infinity')
              ORDER BY entry_date DESC, id DESC LIMIT $9)
