@@ -7,7 +7,7 @@
 //! with flat fields, and the few lines written while handling a request (errors, panics) add the
 //! same fields from [`with_current`].
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
@@ -21,21 +21,22 @@ use crate::monitoring::{self, InFlight};
 #[derive(Debug)]
 pub(crate) struct RequestContext {
     pub(crate) method: &'static str,
-    /// The matched route template (never the raw path, which holds ids) or `unmatched`.
-    pub(crate) route: String,
+    /// The matched route template (never the raw path, which holds ids); set once the router has
+    /// matched one ([`note_route`]), unset for requests no route took.
+    route: OnceLock<MatchedPath>,
     /// From `x-request-id`, set by the outer layer (taken from the caller or generated).
     pub(crate) request_id: String,
 }
 
 impl RequestContext {
     fn of(request: &Request) -> Self {
+        let route = OnceLock::new();
+        if let Some(path) = request.extensions().get::<MatchedPath>() {
+            let _ = route.set(path.clone());
+        }
         Self {
             method: monitoring::method_label(request.method()),
-            route: request
-                .extensions()
-                .get::<MatchedPath>()
-                .map_or("unmatched", MatchedPath::as_str)
-                .to_owned(),
+            route,
             request_id: request
                 .headers()
                 .get("x-request-id")
@@ -44,6 +45,20 @@ impl RequestContext {
                 .to_owned(),
         }
     }
+
+    /// The matched route template, or `unmatched`.
+    pub(crate) fn route(&self) -> &str {
+        self.route.get().map_or("unmatched", MatchedPath::as_str)
+    }
+}
+
+/// Inside the router, once a route matched: tells the request's context (made by [`observe`]
+/// outside the router, before routing) which route template it is.
+pub(crate) fn note_route(request: Request) -> Request {
+    if let Some(path) = request.extensions().get::<MatchedPath>() {
+        let _ = REQUEST.try_with(|context| context.route.set(path.clone()));
+    }
+    request
 }
 
 tokio::task_local! {
@@ -56,7 +71,7 @@ tokio::task_local! {
 pub(crate) fn with_current<T>(log: impl FnOnce(&str, &str) -> T) -> T {
     let request = REQUEST.try_with(Arc::clone).ok();
     match request.as_deref() {
-        Some(r) => log(&r.request_id, &r.route),
+        Some(r) => log(&r.request_id, r.route()),
         None => log("", ""),
     }
 }
@@ -68,12 +83,12 @@ pub(crate) async fn observe(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let mut response = REQUEST.scope(Arc::clone(&context), next.run(request)).await;
     drop(in_flight);
-    log_cause(&mut response, &context.request_id, &context.route);
+    log_cause(&mut response, &context.request_id, context.route());
     let latency = started.elapsed();
-    monitoring::record_request(context.method, &context.route, response.status(), latency);
+    monitoring::record_request(context.method, context.route(), response.status(), latency);
     tracing::info!(
         method = context.method,
-        route = context.route,
+        route = context.route(),
         request_id = context.request_id,
         status = response.status().as_u16(),
         latency_ms = (latency.as_secs_f64() * 1e6).round() / 1e3,
@@ -87,7 +102,7 @@ pub(crate) async fn observe(request: Request, next: Next) -> Response {
 pub(crate) async fn log_causes(request: Request, next: Next) -> Response {
     let context = RequestContext::of(&request);
     let mut response = next.run(request).await;
-    log_cause(&mut response, &context.request_id, &context.route);
+    log_cause(&mut response, &context.request_id, context.route());
     response
 }
 

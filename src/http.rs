@@ -9,12 +9,14 @@
 mod cors;
 mod headers;
 
-use axum::Router;
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, header};
 use axum::middleware;
 use axum::response::Response;
-use tower::util::{MapRequestLayer, option_layer};
+use axum::{BoxError, Router};
+use tower::ServiceBuilder;
+use tower::util::{MapRequestLayer, MapResponseLayer, option_layer};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -22,21 +24,40 @@ use tower_http::timeout::TimeoutLayer;
 use crate::config::ServerSettings;
 use crate::error::{ApiError, PROBLEM_JSON, problem_response};
 
-/// Wraps the public routes in the full stack. Each `layer` call wraps the ones before it, so the
-/// list reads innermost first.
+/// Wraps the public routes in the full stack, outermost first.
+///
+/// The stack wraps the router as one service instead of each route (`Router::layer`): axum boxes
+/// every layer it applies to a route, and a boxed route clones its whole inner chain on every
+/// call, so a dozen such layers cost each request dozens of allocations and copies (~5% of
+/// get-by-id's service CPU; bench/README.md, "Where the time goes"). Here the layers are one
+/// concrete service, cloned per request for a few reference counts. Only the route template has
+/// to be learned inside the router, after routing: [`crate::access_log::note_route`] does that.
 pub(crate) fn public_layers(router: Router, settings: &ServerSettings) -> Router {
     let cors = cors::layer(&settings.cors_allowed_origins);
     let cors_only_for_allowed = cors
         .is_some()
-        .then(|| middleware::map_response(cors::only_for_allowed_origins));
-    protect(router, settings)
-        .layer(option_layer(cors))
-        .layer(option_layer(cors_only_for_allowed))
-        .layer(middleware::from_fn(crate::access_log::observe))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(headers::nosniff())
+        .then(|| MapResponseLayer::new(cors::only_for_allowed_origins));
+    let stack = ServiceBuilder::new()
         .layer(MapRequestLayer::new(headers::drop_unusable_request_id))
+        .layer(headers::nosniff())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(middleware::from_fn(crate::access_log::observe))
+        .layer(option_layer(cors_only_for_allowed))
+        .layer(option_layer(cors))
+        .layer(MapResponseLayer::new(problem_for_bare_errors))
+        .layer(CatchPanicLayer::custom(panic_problem))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            settings.request_timeout(),
+        ))
+        .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
+        .service(
+            router
+                .fallback(not_found)
+                .layer(MapRequestLayer::new(crate::access_log::note_route)),
+        );
+    Router::new().fallback_service(stack)
 }
 
 /// Routes whose answers carry account data or diary text: never stored by a browser or proxy.
@@ -69,7 +90,7 @@ fn protect(router: Router, settings: &ServerSettings) -> Router {
             settings.request_timeout(),
         ))
         .layer(CatchPanicLayer::custom(panic_problem))
-        .layer(middleware::map_response(problem_for_bare_errors))
+        .layer(MapResponseLayer::new(problem_for_bare_errors::<Body>))
 }
 
 async fn not_found() -> ApiError {
@@ -90,7 +111,12 @@ fn panic_problem(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
 /// Framework-made errors (unknown route, wrong method, deadline, body limit) arrive with a plain
 /// or empty body; clients get the same problem+json as from the handlers. JSON bodies pass
 /// through: the health routes answer 503 with their own report.
-async fn problem_for_bare_errors(response: Response) -> Response {
+fn problem_for_bare_errors<B>(response: Response<B>) -> Response
+where
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let response = response.map(Body::new);
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;

@@ -45,7 +45,7 @@ pub(super) fn layer(origins: &[String]) -> Option<CorsLayer> {
 /// The CORS layer answers the method, header and max-age parts whatever the origin; for an origin
 /// it did not allow (no `Access-Control-Allow-Origin`) they are removed, so an unlisted origin
 /// learns nothing of the API's CORS rules. `Vary` stays: caches must still tell origins apart.
-pub(super) async fn only_for_allowed_origins(mut response: Response) -> Response {
+pub(super) fn only_for_allowed_origins<B>(mut response: Response<B>) -> Response<B> {
     let headers = response.headers_mut();
     if !headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
         for name in [
