@@ -355,3 +355,29 @@ async fn every_filter_shape_reads_only_the_callers_window_or_own_postings_under_
     );
     db.close().await.expect("close");
 }
+
+/// The service's connections plan every statement generically (`src/db.rs`): the list statement
+/// is planned once per connection, not on each of its first five executions nor, when PostgreSQL
+/// judges custom plans cheaper, on every one after them.
+#[tokio::test]
+async fn the_services_connections_run_the_list_statement_on_one_generic_plan() {
+    let app = TestApp::spawn_with(&[("ECHODIARY__DATABASE__MAX_CONNECTIONS", "1")]).await;
+    let user = app.user().await;
+    for _ in 0..8 {
+        let status = app
+            .as_user(&user, Method::GET, "/api/v1/entries?tag=rare")
+            .send()
+            .await
+            .expect("list")
+            .status();
+        assert_eq!(status, 200);
+    }
+    let (generic, custom): (i64, i64) = sqlx::query_as(
+        "SELECT generic_plans, custom_plans FROM pg_prepared_statements
+          WHERE statement LIKE 'WITH window_end AS%'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .expect("the list statement, prepared on the one connection");
+    assert_eq!((generic, custom), (8, 0));
+}
