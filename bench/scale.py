@@ -6,6 +6,7 @@ stops by itself:
     bench/scale.py                                        100k, 2M and 10M entries
     bench/scale.py --sizes 100k --duration 5              one size, shorter
     bench/scale.py --binary target/release/echodiary      measure a given binary instead of building one
+    bench/scale.py --sizes 100k --variants create,"tag rare"   some variants only
 
 For each size, from scratch: a throwaway PostgreSQL (bench/run.py's, with a 2 GB buffer cache);
 `echodiary migrate`; one user registered through the API, whose password hash every seeded user
@@ -237,6 +238,8 @@ class ScaleBench(Bench):
         variants = {}
         for number, variant in enumerate(VARIANTS):
             name, kind, method, template = variant
+            if name not in self.args.variants:
+                continue
             requests = self.request_file(number, variant, driven, seeded["picked"], seeder)
             if self.args.warmup:
                 self.wrk("replay", requests, duration=self.args.warmup)
@@ -262,7 +265,12 @@ def main() -> int:
     parser.add_argument("--pool", type=int, default=10, help="service pool size (default 10)")
     parser.add_argument("--seed", type=int, default=17, help="seed of the generated data (default 17)")
     parser.add_argument("--binary", type=Path, help="an echodiary binary to measure instead of building one")
+    parser.add_argument("--variants", help="comma-separated variant names to measure (default: all), for a quick comparison")
     args = parser.parse_args()
+    names = [name for name, *_ in VARIANTS]
+    args.variants = [v.strip() for v in args.variants.split(",")] if args.variants else names
+    if unknown := set(args.variants) - set(names):
+        parser.error(f"unknown variants {sorted(unknown)}; known: {', '.join(names)}")
     sizes = [(label.strip(), parse_size(label.strip())) for label in args.sizes.split(",")]
 
     if not shutil.which("wrk"):
@@ -294,10 +302,15 @@ def main() -> int:
             return 130
         finally:
             bench.stop()
-        (RESULTS / "scale.json").write_text(json.dumps(result, indent=2) + "\n")
-        table = write_report(result, BENCH / "README.md")
-        log(f"{label} done in {result['sizes'][label]['wall_s'] / 60:.1f} min; wrote {RESULTS / 'scale.json'}")
-    print(table)
+        if len(args.variants) < len(VARIANTS):  # a comparison, not a result: the report stays
+            out, table = RESULTS / "scale-variants.json", None
+        else:
+            out = RESULTS / "scale.json"
+            table = write_report(result, BENCH / "README.md")
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        log(f"{label} done in {result['sizes'][label]['wall_s'] / 60:.1f} min; wrote {out}")
+    if table:
+        print(table)
     return 0
 
 
