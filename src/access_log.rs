@@ -10,7 +10,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -76,9 +76,29 @@ pub(crate) fn with_current<T>(log: impl FnOnce(&str, &str) -> T) -> T {
     }
 }
 
-/// Metrics and the access log line for every public request.
-pub(crate) async fn observe(request: Request, next: Next) -> Response {
+/// Which listener a request came in on.
+#[derive(Clone, Copy)]
+pub(crate) enum Listener {
+    /// Metrics and the access log line for every request.
+    Public,
+    /// Probes and scrapes every few seconds, which would drown the log: only the cause of a 5xx
+    /// answer is written.
+    Ops,
+}
+
+/// Runs the request with its context in scope (every line it causes names it), then writes what
+/// `listener` asks for.
+pub(crate) async fn observe(
+    State(listener): State<Listener>,
+    request: Request,
+    next: Next,
+) -> Response {
     let context = Arc::new(RequestContext::of(&request));
+    if let Listener::Ops = listener {
+        let mut response = REQUEST.scope(Arc::clone(&context), next.run(request)).await;
+        log_cause(&mut response, &context.request_id, context.route());
+        return response;
+    }
     let in_flight = InFlight::start(context.method);
     let started = Instant::now();
     let mut response = REQUEST.scope(Arc::clone(&context), next.run(request)).await;
@@ -94,15 +114,6 @@ pub(crate) async fn observe(request: Request, next: Next) -> Response {
         latency_ms = (latency.as_secs_f64() * 1e6).round() / 1e3,
         "request finished"
     );
-    response
-}
-
-/// The ops listener's counterpart of [`observe`]: no access line (probes and scrapes would drown
-/// the log), but the cause of a 5xx answer is still written once.
-pub(crate) async fn log_causes(request: Request, next: Next) -> Response {
-    let context = RequestContext::of(&request);
-    let mut response = next.run(request).await;
-    log_cause(&mut response, &context.request_id, context.route());
     response
 }
 

@@ -4,7 +4,8 @@
 //! id (taken or made) -> id echoed on the response -> RED metrics and the access log line (`access_log`) -> CORS (inside the log, so preflights are
 //! counted; outside the rest, so error answers carry CORS headers too) -> bare framework errors
 //! rewritten as problems -> panic -> 500 -> deadline -> body size limit -> the route, where the API
-//! and health routes add `no-store` ([`private`]) and the docs their CSP ([`docs`]).
+//! and health routes add `no-store` ([`private`]) and the docs their CSP ([`docs`]). The ops
+//! listener has the same stack without CORS, and writes no access line.
 
 mod cors;
 mod headers;
@@ -18,46 +19,24 @@ use axum::{BoxError, Router};
 use tower::ServiceBuilder;
 use tower::util::{MapRequestLayer, MapResponseLayer, option_layer};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::CorsLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 
+use crate::access_log::{Listener, note_route, observe};
 use crate::config::ServerSettings;
 use crate::error::{ApiError, PROBLEM_JSON, problem_response};
 
 /// Wraps the public routes in the full stack, outermost first.
-///
-/// The stack wraps the router as one service instead of each route (`Router::layer`): axum boxes
-/// every layer it applies to a route, and a boxed route clones its whole inner chain on every
-/// call, so a dozen such layers cost each request dozens of allocations and copies (~5% of
-/// get-by-id's service CPU; bench/README.md, "Where the time goes"). Here the layers are one
-/// concrete service, cloned per request for a few reference counts. Only the route template has
-/// to be learned inside the router, after routing: [`crate::access_log::note_route`] does that.
 pub(crate) fn public_layers(router: Router, settings: &ServerSettings) -> Router {
     let cors = cors::layer(&settings.cors_allowed_origins);
-    let cors_only_for_allowed = cors
-        .is_some()
-        .then(|| MapResponseLayer::new(cors::only_for_allowed_origins));
-    let stack = ServiceBuilder::new()
-        .layer(MapRequestLayer::new(headers::drop_unusable_request_id))
-        .layer(headers::nosniff())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(middleware::from_fn(crate::access_log::observe))
-        .layer(option_layer(cors_only_for_allowed))
-        .layer(option_layer(cors))
-        .layer(MapResponseLayer::new(problem_for_bare_errors))
-        .layer(CatchPanicLayer::custom(panic_problem))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            settings.request_timeout(),
-        ))
-        .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
-        .service(
-            router
-                .fallback(not_found)
-                .layer(MapRequestLayer::new(crate::access_log::note_route)),
-        );
-    Router::new().fallback_service(stack)
+    layers(router, settings, Listener::Public, cors)
+}
+
+/// The ops listener is scraped and probed every few seconds: the same stack without CORS, and
+/// [`Listener::Ops`] keeps it out of the access log and the request metrics.
+pub(crate) fn ops_layers(router: Router, settings: &ServerSettings) -> Router {
+    layers(router, settings, Listener::Ops, None)
 }
 
 /// Routes whose answers carry account data or diary text: never stored by a browser or proxy.
@@ -70,27 +49,43 @@ pub(crate) fn docs(routes: Router) -> Router {
     routes.layer(headers::docs_csp())
 }
 
-/// The ops listener is scraped and probed every few seconds: no access log or request metrics,
-/// only the protective layers.
-pub(crate) fn ops_layers(router: Router, settings: &ServerSettings) -> Router {
-    protect(router, settings)
-        .layer(middleware::from_fn(crate::access_log::log_causes))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(headers::nosniff())
+/// The stack of both listeners, around the router as one service instead of each route
+/// (`Router::layer`): axum boxes every layer it applies to a route, and a boxed route clones its
+/// whole inner chain on every call, so a dozen such layers cost each request dozens of
+/// allocations and copies (~5% of get-by-id's service CPU; bench/README.md, "Where the time
+/// goes"). Here the layers are one concrete service, cloned per request for a few reference
+/// counts. Only the route template has to be learned inside the router, after routing:
+/// [`crate::access_log::note_route`] does that.
+fn layers(
+    router: Router,
+    settings: &ServerSettings,
+    listener: Listener,
+    cors: Option<CorsLayer>,
+) -> Router {
+    let cors_only_for_allowed = cors
+        .is_some()
+        .then(|| MapResponseLayer::new(cors::only_for_allowed_origins));
+    let stack = ServiceBuilder::new()
         .layer(MapRequestLayer::new(headers::drop_unusable_request_id))
-}
-
-fn protect(router: Router, settings: &ServerSettings) -> Router {
-    router
-        .fallback(not_found)
-        .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
+        .layer(headers::nosniff())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(middleware::from_fn_with_state(listener, observe))
+        .layer(option_layer(cors_only_for_allowed))
+        .layer(option_layer(cors))
+        .layer(MapResponseLayer::new(problem_for_bare_errors))
+        .layer(CatchPanicLayer::custom(panic_problem))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             settings.request_timeout(),
         ))
-        .layer(CatchPanicLayer::custom(panic_problem))
-        .layer(MapResponseLayer::new(problem_for_bare_errors::<Body>))
+        .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
+        .service(
+            router
+                .fallback(not_found)
+                .layer(MapRequestLayer::new(note_route)),
+        );
+    Router::new().fallback_service(stack)
 }
 
 async fn not_found() -> ApiError {

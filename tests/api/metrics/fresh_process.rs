@@ -119,7 +119,28 @@ async fn a_fresh_process_exposes_the_contract_with_exact_counts() {
             Some(0.0),
             "nothing is in flight"
         );
-        service.stop().await;
+        // The first scrape went through the ops listener's stack: neither counted nor logged.
+        assert_eq!(
+            metrics.value(
+                "http_server_request_duration_seconds_count",
+                &[("method", "GET"), ("route", "/metrics"), ("status", "200")]
+            ),
+            None,
+            "scrapes are not API traffic"
+        );
+        let (stdout, _) = service.stop().await;
+        let access: Vec<&str> = stdout
+            .lines()
+            .filter(|line| line.contains("request finished"))
+            .collect();
+        assert!(
+            access.iter().any(|line| line.contains("/api/v1/entries")),
+            "the public listener writes access lines: {stdout}"
+        );
+        assert!(
+            !access.iter().any(|line| line.contains("/metrics")),
+            "the ops listener writes none: {access:#?}"
+        );
     })
     .await;
 }
