@@ -94,16 +94,15 @@ pub(crate) async fn observe(
     next: Next,
 ) -> Response {
     let context = Arc::new(RequestContext::of(&request));
-    if let Listener::Ops = listener {
-        let mut response = REQUEST.scope(Arc::clone(&context), next.run(request)).await;
-        log_cause(&mut response, &context.request_id, context.route());
-        return response;
-    }
-    let in_flight = InFlight::start(context.method);
+    let public = matches!(listener, Listener::Public);
+    let in_flight = public.then(|| InFlight::start(context.method));
     let started = Instant::now();
     let mut response = REQUEST.scope(Arc::clone(&context), next.run(request)).await;
     drop(in_flight);
     log_cause(&mut response, &context.request_id, context.route());
+    if !public {
+        return response;
+    }
     let latency = started.elapsed();
     monitoring::record_request(context.method, context.route(), response.status(), latency);
     tracing::info!(
