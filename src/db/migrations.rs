@@ -9,7 +9,8 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::{AssertSqlSafe, PgConnection, PgPool};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgConnection, PgPool};
 
 use super::MIGRATOR;
 
@@ -21,44 +22,37 @@ const LOCK_RETRY: Duration = Duration::from_millis(100);
 
 /// Applies pending migrations, each exactly once however many processes start together: the
 /// others wait for the lock, then find nothing left to do.
+///
+/// On a connection of its own, opened without the service's statement timeout (milliseconds to
+/// seconds, for requests): an index built concurrently over a large table takes minutes, and a
+/// build cut short would only start again. Lifting the timeout with `SET` on a pooled connection
+/// would leave the lock statements before it, and the unlock after the `RESET`, under it.
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
-    let mut conn = pool.acquire().await.context("connecting to migrate")?;
+    let options =
+        PgConnectOptions::clone(&pool.connect_options()).options([("statement_timeout", "0")]);
+    let mut conn = options.connect().await.context("connecting to migrate")?;
     while !sqlx::query_scalar!(
         r#"SELECT pg_try_advisory_lock($1) AS "locked!""#,
         MIGRATION_LOCK
     )
-    .fetch_one(&mut *conn)
+    .fetch_one(&mut conn)
     .await
     .context("taking the migration lock")?
     {
         tokio::time::sleep(LOCK_RETRY).await;
     }
     let applied = apply(&mut conn).await;
-    // Closing the session would release it too; unlocking keeps a pooled connection clean.
-    sqlx::query_scalar!("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
-        .fetch_one(&mut *conn)
-        .await
-        .context("releasing the migration lock")?;
-    applied
+    // Closing the session releases the lock too; closing politely keeps PostgreSQL's log quiet.
+    let closed = conn.close().await.context("closing the migration session");
+    applied.and(closed)
 }
 
-/// Without the service's statement timeout (seconds, for requests): an index built concurrently
-/// over a large table takes minutes, and a build cut short would only start again.
 async fn apply(conn: &mut PgConnection) -> anyhow::Result<()> {
-    sqlx::raw_sql("SET statement_timeout = 0")
-        .execute(&mut *conn)
-        .await
-        .context("lifting the statement timeout for migrations")?;
     drop_interrupted_index_builds(conn).await?;
     MIGRATOR
         .run(&mut *conn)
         .await
         .context("applying migrations")?;
-    // Back to the connection's own setting, for a pooled connection that serves requests next.
-    sqlx::raw_sql("RESET statement_timeout")
-        .execute(&mut *conn)
-        .await
-        .context("restoring the statement timeout")?;
     Ok(())
 }
 
