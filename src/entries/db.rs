@@ -132,9 +132,24 @@ pub(crate) fn list<'c>(
                SELECT all_of, any_of
                  FROM entry_filter_wanted($1, $6, $7, websearch_to_tsquery('english', $8))
            )
-           (SELECT id AS "id!", title, content AS "content!", mood AS "mood: Mood",
-                   tags AS "tags!", entry_date AS "entry_date!", created_at AS "created_at!",
-                   updated_at AS "updated_at!", version AS "version!"
+           (SELECT e.id AS "id!", e.title, e.content AS "content!", e.mood AS "mood: Mood",
+                   e.tags AS "tags!", e.entry_date AS "entry_date!", e.created_at AS "created_at!",
+                   e.updated_at AS "updated_at!", e.version AS "version!"
+              FROM entry_tags AS t JOIN entries AS e ON e.id = t.entry_id
+             WHERE $7::text IS NOT NULL AND $8::text IS NULL
+               AND t.user_id = $1 AND t.tag = $7
+               AND (t.entry_date, t.entry_id) < (COALESCE($2::date, 'infinity'),
+                                                 COALESCE($3::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
+               AND t.entry_date >= COALESCE($4::date, '-infinity')
+               AND t.entry_date <= COALESCE($5::date, 'infinity')
+               AND ($6::text IS NULL OR t.mood = $6)
+               -- The entry itself decides; its owner is checked in a form no index serves, so
+               -- the walk can only start from the tag's rows.
+               AND (e.user_id = $1) IS TRUE AND e.entry_date = t.entry_date
+               AND e.tags @> ARRAY[$7] AND ($6::text IS NULL OR e.mood = $6)
+             ORDER BY t.entry_date DESC, t.entry_id DESC LIMIT $9)
+           UNION ALL
+           (SELECT id, title, content, mood, tags, entry_date, created_at, updated_at, version
               FROM ((SELECT * FROM entries
                       WHERE $6::text IS NULL AND user_id = $1
                         AND (entry_date, id) < (COALESCE($2::date, 'infinity'),
@@ -150,7 +165,8 @@ pub(crate) fn list<'c>(
                         AND entry_date >= COALESCE($4::date, '-infinity')
                         AND entry_date <= COALESCE($5::date, 'infinity')
                       ORDER BY entry_date DESC, id DESC LIMIT $10)) recent
-             WHERE ($7::text IS NULL OR tags @> ARRAY[$7])
+             WHERE ($7::text IS NULL OR $8::text IS NOT NULL)
+               AND ($7::text IS NULL OR tags @> ARRAY[$7])
                AND ($8::text IS NULL OR search @@ (SELECT websearch_to_tsquery('english', $8)))
              ORDER BY entry_date DESC, id DESC LIMIT $9)
            UNION ALL
@@ -167,7 +183,7 @@ pub(crate) fn list<'c>(
                       AND entry_filter_keys(user_id, mood, tags, search) @> (SELECT all_of FROM wanted)
                       AND entry_filter_keys(user_id, mood, tags, search) && (SELECT any_of FROM wanted)
                    ) beyond
-             WHERE ($7::text IS NOT NULL OR $8::text IS NOT NULL)
+             WHERE $8::text IS NOT NULL
                AND EXISTS (SELECT FROM window_end)
                AND (user_id = $1) IS TRUE
                AND ($6::text IS NULL OR mood = $6)

@@ -247,8 +247,11 @@ async fn deleting_the_account_erases_everything_and_frees_the_email() {
     let user = app.user().await;
     let phone = app.session(&user.email).await;
     let id = app.user_id(&user).await;
-    app.entry(&user, &json!({"content": "a private thought"}))
-        .await;
+    app.entry(
+        &user,
+        &json!({"content": "a private thought", "tags": ["private"]}),
+    )
+    .await;
     // A failed login leaves throttle rows for the account.
     app.login(&user.email, "a wrong password").await;
 
@@ -284,6 +287,7 @@ async fn deleting_the_account_erases_everything_and_frees_the_email() {
     for (table, column) in [
         ("users", "id"),
         ("entries", "user_id"),
+        ("entry_tags", "user_id"),
         ("sessions", "user_id"),
         ("password_reset_tokens", "user_id"),
     ] {

@@ -9,6 +9,7 @@ mod create;
 mod plans;
 mod read_delete;
 mod search;
+mod tag_table;
 mod updates;
 
 use reqwest::{Method, Response, StatusCode};

@@ -1,0 +1,184 @@
+//! The filter shapes the plan-stability test runs, the entries it runs them over, and the plain
+//! reading of the filters each page must match.
+
+use sqlx::{AssertSqlSafe, PgConnection};
+use uuid::Uuid;
+
+use super::PAGE;
+
+const ENTRIES: i32 = 3_000;
+
+fn sql_text(value: Option<&str>) -> String {
+    value.map_or("NULL".to_owned(), |v| format!("'{v}'"))
+}
+
+/// A filter shape: the cursor and date bounds as SQL, `mood`, `tag`, `q`, and how many postings
+/// the GIN index must return for it: the caller's entries with every key the filters give it,
+/// cursor aside (none: the window alone fills the page or ends the diary, the index is not read).
+pub(super) struct Shape {
+    pub(super) name: &'static str,
+    bounds: String,
+    pub(super) mood: Option<&'static str>,
+    pub(super) tag: Option<&'static str>,
+    pub(super) q: Option<&'static str>,
+    pub(super) postings: Option<i64>,
+}
+
+impl Shape {
+    pub(super) fn arguments(&self, owner: Uuid) -> String {
+        format!(
+            "'{owner}', {}, {}, {}, {}",
+            self.bounds,
+            sql_text(self.mood),
+            sql_text(self.tag),
+            sql_text(self.q)
+        )
+    }
+}
+
+/// The owner's 3,000 entries, newest first by position `g`: every third one is tagged `daily`,
+/// says "walk" and is `good`; positions 1,000, 2,000 and 3,000, past any window, are tagged `rare`
+/// and say "zebra"; positions 500, 1,500 and 2,500 are `awful`. The other person's 3,000 entries
+/// are all `rare`, `awful` and say "zebra": common in the table, rare for the owner.
+pub(super) async fn seed(db: &mut PgConnection, owner: Uuid, other: Uuid) {
+    for (user, content, tags, mood) in [
+        (
+            owner,
+            "'entry ' || g || CASE WHEN g % 3 = 0 THEN ' walk' ELSE '' END
+               || CASE WHEN g % 1000 = 0 THEN ' zebra' ELSE '' END",
+            "CASE WHEN g % 3 = 0 THEN ARRAY['daily'] ELSE '{}' END
+               || CASE WHEN g % 1000 = 0 THEN ARRAY['rare'] ELSE '{}' END",
+            "CASE WHEN g % 1000 = 500 THEN 'awful' WHEN g % 3 = 0 THEN 'good' END",
+        ),
+        (other, "'zebra ' || g", "ARRAY['rare']", "'awful'"),
+    ] {
+        let insert = format!(
+            "INSERT INTO entries (id, user_id, content, tags, mood, entry_date)
+             SELECT gen_random_uuid(), '{user}', {content}, {tags}, {mood},
+                    date '2026-01-01' - g / 2
+               FROM generate_series(1, {ENTRIES}) g"
+        );
+        sqlx::raw_sql(AssertSqlSafe(insert))
+            .execute(&mut *db)
+            .await
+            .expect("seed entries");
+    }
+    sqlx::raw_sql("VACUUM ANALYZE entries")
+        .execute(&mut *db)
+        .await
+        .expect("analyze");
+}
+
+/// What the page must hold: the plain reading of the filters, with no plan tricks.
+pub(super) fn oracle() -> String {
+    format!(
+        "PREPARE oracle (uuid, date, uuid, date, date, text, text, text) AS
+    SELECT id FROM entries
+     WHERE user_id = $1
+       AND (entry_date, id) < (COALESCE($2, 'infinity'),
+                               COALESCE($3, 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
+       AND entry_date >= COALESCE($4, '-infinity') AND entry_date <= COALESCE($5, 'infinity')
+       AND ($6 IS NULL OR mood = $6) AND ($7 IS NULL OR tags @> ARRAY[$7])
+       AND ($8 IS NULL OR search @@ websearch_to_tsquery('english', $8))
+     ORDER BY entry_date DESC, id DESC LIMIT {PAGE}"
+    )
+}
+
+/// Every shape, over the first page, a cursor 2,000 entries deep (`deep`) or a date range, as
+/// SQL bounds.
+pub(super) fn shapes(first: &str, deep: &str, range: &str) -> Vec<Shape> {
+    let shape = |name, bounds: &str, mood, tag, q, postings| Shape {
+        name,
+        bounds: bounds.to_owned(),
+        mood,
+        tag,
+        q,
+        postings,
+    };
+    vec![
+        shape("first page", first, None, None, None, None),
+        shape("2,000 entries deep", deep, None, None, None, None),
+        shape("a date range", range, None, None, None, None),
+        shape("a common tag", first, None, Some("daily"), None, None),
+        shape("a common word", first, None, None, Some("walk"), None),
+        shape("a common mood", deep, Some("good"), None, None, None),
+        shape("a rare tag", first, None, Some("rare"), None, None),
+        shape(
+            "a common tag, 2,000 deep",
+            deep,
+            None,
+            Some("daily"),
+            None,
+            None,
+        ),
+        shape(
+            "a rare tag in a date range",
+            range,
+            None,
+            Some("rare"),
+            None,
+            None,
+        ),
+        shape("a rare mood", range, Some("awful"), None, None, None),
+        shape("a rare word", deep, None, None, Some("zebra"), Some(3)),
+        shape(
+            "an absent word",
+            first,
+            None,
+            None,
+            Some("xylophone"),
+            Some(0),
+        ),
+        shape(
+            "rare tag, common word",
+            first,
+            None,
+            Some("rare"),
+            Some("walk"),
+            Some(1),
+        ),
+        shape(
+            "common tag, rare mood",
+            first,
+            Some("awful"),
+            Some("daily"),
+            None,
+            None,
+        ),
+        shape(
+            "all three",
+            first,
+            Some("good"),
+            Some("daily"),
+            Some("zebra"),
+            Some(1),
+        ),
+        shape(
+            "rare word, common mood",
+            first,
+            Some("good"),
+            None,
+            Some("zebra"),
+            Some(1),
+        ),
+        // `or`: the owner's entries with either word; `-walk` is checked on the rows, the index
+        // reads `zebra`; only stop words: no lexeme, no entry, and no posting read.
+        shape(
+            "a rare word or an absent one",
+            first,
+            None,
+            None,
+            Some("zebra or xylophone"),
+            Some(3),
+        ),
+        shape(
+            "a rare word without a common one",
+            first,
+            None,
+            None,
+            Some("zebra -walk"),
+            Some(3),
+        ),
+        shape("only stop words", first, None, None, Some("the"), Some(0)),
+    ]
+}
