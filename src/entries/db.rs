@@ -74,11 +74,16 @@ pub(crate) struct ListFilter<'a> {
 }
 
 /// How many of the caller's entries after the cursor (with the mood, if one is asked for) are read
-/// in date order before the `tag` and `q` filters turn to the caller's own GIN index: a filter
-/// most entries pass fills its page within them, one few pass is answered from the index. Reading
-/// 200 entries costs about a tenth of a millisecond; a filter passed by more than a tenth of them
-/// (21 of 200) rarely needs the index. bench/scale.py measures both sides (bench/README.md).
+/// in date order before a search turns to the caller's own GIN index: a filter most entries pass
+/// fills its page within them, one few pass is answered from the index. Reading 200 entries costs
+/// about a tenth of a millisecond; a filter passed by more than a tenth of them (21 of 200) rarely
+/// needs the index. bench/scale.py measures both sides (bench/README.md).
 pub(crate) const FILTER_WINDOW_ROWS: i64 = 200;
+
+/// How many of those entries are read first and, when fewer than two of them pass a search, how
+/// many of the caller's matches past them the GIN index may return for the search to count as
+/// rare: then those matches are the whole answer, found without reading the rest of the window.
+pub(crate) const FILTER_HEAD_ROWS: i64 = 40;
 
 /// Up to `limit` entries after the cursor, newest `entry_date` first, `id` breaking ties, one at
 /// a time as they arrive: the page stops reading when it is full (`super::page`), so a page of
@@ -86,24 +91,32 @@ pub(crate) const FILTER_WINDOW_ROWS: i64 = 200;
 ///
 /// One static statement whose every plan, custom or generic (a pooled connection switches to a
 /// generic plan after five executions), does the same thing, so its cost never depends on which
-/// connection serves it nor on other people's data (tests/api/entries/plans.rs pins it):
-/// - `recent`: the next [`FILTER_WINDOW_ROWS`] of the caller's entries from the cursor, read in
-///   date order from `entries_user_date_id_idx`, or with a `mood` from that mood's own
-///   `entries_owner_mood_date_id_idx`, then filtered by `tag` and `q`. The cursor and the date
-///   range are bounds that are always there (an absent one is the widest), so the scan starts at
-///   the cursor: a page deep in a long diary costs what the first one does. Without `tag` and `q`
-///   this is the whole answer.
-/// - Only when that window is full and still leaves the page short, `beyond` reads the caller's
-///   matches past it from the GIN index `entries_filter_keys_idx`, whose keys are hashes of
-///   (owner, mood), (owner, tag) and (owner, word): `entry_filter_wanted` turns the request into
-///   the keys every match has (`all_of`) or, for a search with `or`, one of which it has
-///   (`any_of`), so the index returns only the caller's entries with all of them, and a tag and a
-///   mood that are each common but rare together are intersected there, not read one by one.
-///   The rows are then checked against the filters themselves (a hash may collide; `-word` is not
-///   in the keys). `UNION ALL` runs its parts in order and the `LIMIT` stops before the next one
-///   starts; `window_end` and the `any_of` test are one-time filters, so a part that does not
-///   apply never runs. The owner is checked there as `(user_id = $1) IS TRUE`, which no index
-///   serves, so the date-ordered btree cannot be chosen to walk a whole diary for a rare word.
+/// connection serves it nor on other people's data (tests/api/entries/plans/ pins it). `UNION ALL`
+/// runs its parts in order and the `LIMIT` stops before the next one starts; each part is gated by
+/// one-time filters, so a part that does not apply never runs:
+/// - A `tag` without `q` (with or without `mood`) walks the tag's rows in `entry_tags` from the
+///   cursor, newest first, the mood filtered in that index, and reads each kept row's entry by its
+///   key: a page costs one page however rare the tag is. The entry's own row is checked again (it
+///   is the truth; see the migration that builds the table).
+/// - Every other shape reads a window of the caller's entries from the cursor, in date order from
+///   `entries_user_date_id_idx`, or with a `mood` from `entries_owner_mood_date_id_idx`, filtered
+///   by `tag` and `q`: first `head`, [`FILTER_HEAD_ROWS`] of them, then the rest of the
+///   [`FILTER_WINDOW_ROWS`]. The cursor and the date range are bounds that are always there (an
+///   absent one is the widest), so the scan starts at the cursor: a page deep in a long diary
+///   costs what the first one does. Without `q` this is the whole answer.
+/// - A search that passes fewer than two entries of a full `head` is probably rare: `probe` takes
+///   at most [`FILTER_HEAD_ROWS`] + 1 of the caller's matches past `head` from the GIN index
+///   `entries_filter_keys_idx`, and when they are not more than that, they are the rest of the
+///   answer (`answered`) and the window is not read further.
+/// - Otherwise, when the window is full and still leaves the page short, `beyond` reads the
+///   caller's matches past it from that GIN index. Its keys are hashes of (owner, mood),
+///   (owner, tag) and (owner, word): `entry_filter_wanted` turns the request into the keys every
+///   match has (`all_of`) or, for a search with `or`, one of which it has (`any_of`), so the index
+///   returns only the caller's entries with all of them, and a tag and a mood that are each common
+///   but rare together are intersected there, not read one by one. The rows are then checked
+///   against the filters themselves (a hash may collide; `-word` is not in the keys). The owner
+///   is checked there as `(user_id = $1) IS TRUE`, which no index serves, so the date-ordered
+///   btree cannot be chosen to walk a whole diary for a rare word.
 /// - The tsquery is a sub-select, parsed once per statement rather than once per row.
 pub(crate) fn list<'c>(
     conn: &'c mut PgConnection,
@@ -128,9 +141,71 @@ pub(crate) fn list<'c>(
                    AND entry_date >= COALESCE($4::date, '-infinity')
                    AND entry_date <= COALESCE($5::date, 'infinity')
                  ORDER BY entry_date DESC, id DESC OFFSET $10::bigint - 1 LIMIT 1)
+           ), head_end AS (
+               (SELECT entry_date, id FROM entries
+                 WHERE $6::text IS NULL AND user_id = $1
+                   AND (entry_date, id) < (COALESCE($2::date, 'infinity'),
+                                           COALESCE($3::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
+                   AND entry_date >= COALESCE($4::date, '-infinity')
+                   AND entry_date <= COALESCE($5::date, 'infinity')
+                 ORDER BY entry_date DESC, id DESC OFFSET $11::bigint - 1 LIMIT 1)
+               UNION ALL
+               (SELECT entry_date, id FROM entries
+                 WHERE $6::text IS NOT NULL AND user_id::text = $1::text AND mood = $6
+                   AND (entry_date, id) < (COALESCE($2::date, 'infinity'),
+                                           COALESCE($3::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
+                   AND entry_date >= COALESCE($4::date, '-infinity')
+                   AND entry_date <= COALESCE($5::date, 'infinity')
+                 ORDER BY entry_date DESC, id DESC OFFSET $11::bigint - 1 LIMIT 1)
            ), wanted AS (
                SELECT all_of, any_of
                  FROM entry_filter_wanted($1, $6, $7, websearch_to_tsquery('english', $8))
+           ), head AS MATERIALIZED (
+               -- The first rows of the window that pass the filters, in date order.
+               SELECT * FROM ((SELECT * FROM entries
+                        WHERE $6::text IS NULL AND user_id = $1
+                          AND (entry_date, id) < (COALESCE($2::date, 'infinity'),
+                                                  COALESCE($3::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
+                          AND entry_date >= COALESCE($4::date, '-infinity')
+                          AND entry_date <= COALESCE($5::date, 'infinity')
+                        ORDER BY entry_date DESC, id DESC LIMIT $11)
+                      UNION ALL
+                      (SELECT * FROM entries
+                        WHERE $6::text IS NOT NULL AND user_id::text = $1::text AND mood = $6
+                          AND (entry_date, id) < (COALESCE($2::date, 'infinity'),
+                                                  COALESCE($3::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
+                          AND entry_date >= COALESCE($4::date, '-infinity')
+                          AND entry_date <= COALESCE($5::date, 'infinity')
+                        ORDER BY entry_date DESC, id DESC LIMIT $11)) first_rows
+                WHERE ($7::text IS NULL OR $8::text IS NOT NULL)
+                  AND ($7::text IS NULL OR tags @> ARRAY[$7])
+                  AND ($8::text IS NULL OR search @@ (SELECT websearch_to_tsquery('english', $8)))
+                ORDER BY entry_date DESC, id DESC
+           ), probe AS MATERIALIZED (
+               -- Words that head found (nearly) absent: the caller's postings past head, and
+               -- if they are few, all the matches there are.
+               SELECT * FROM (SELECT * FROM entries
+                     WHERE (SELECT any_of FROM wanted) IS NULL
+                       AND entry_filter_keys(user_id, mood, tags, search) @> (SELECT all_of FROM wanted)
+                    UNION ALL
+                    SELECT * FROM entries
+                     WHERE (SELECT any_of FROM wanted) IS NOT NULL
+                       AND entry_filter_keys(user_id, mood, tags, search) @> (SELECT all_of FROM wanted)
+                       AND entry_filter_keys(user_id, mood, tags, search) && (SELECT any_of FROM wanted)) postings
+                WHERE $8::text IS NOT NULL
+                  AND EXISTS (SELECT FROM head_end)
+                  AND (SELECT count(*) FROM head) < 2
+                  AND (user_id = $1) IS TRUE
+                  AND ($6::text IS NULL OR mood = $6)
+                  AND ($7::text IS NULL OR tags @> ARRAY[$7])
+                  AND ($8::text IS NULL OR search @@ (SELECT websearch_to_tsquery('english', $8)))
+                  AND entry_date >= COALESCE($4::date, '-infinity')
+                  AND (entry_date, id) < (SELECT entry_date, id FROM head_end)
+                LIMIT $11::bigint + 1
+           ), answered AS (
+               SELECT $8::text IS NOT NULL AND EXISTS (SELECT FROM head_end)
+                      AND (SELECT count(*) FROM head) < 2
+                      AND (SELECT count(*) FROM probe) <= $11 AS by_probe
            )
            (SELECT e.id AS "id!", e.title, e.content AS "content!", e.mood AS "mood: Mood",
                    e.tags AS "tags!", e.entry_date AS "entry_date!", e.created_at AS "created_at!",
@@ -149,23 +224,28 @@ pub(crate) fn list<'c>(
                AND e.tags @> ARRAY[$7] AND ($6::text IS NULL OR e.mood = $6)
              ORDER BY t.entry_date DESC, t.entry_id DESC LIMIT $9)
            UNION ALL
+           (SELECT id, title, content, mood, tags, entry_date, created_at, updated_at, version FROM head)
+           UNION ALL
+           (SELECT id, title, content, mood, tags, entry_date, created_at, updated_at, version FROM probe
+             WHERE (SELECT by_probe FROM answered)
+             ORDER BY entry_date DESC, id DESC)
+           UNION ALL
            (SELECT id, title, content, mood, tags, entry_date, created_at, updated_at, version
               FROM ((SELECT * FROM entries
-                      WHERE $6::text IS NULL AND user_id = $1
-                        AND (entry_date, id) < (COALESCE($2::date, 'infinity'),
-                                                COALESCE($3::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
-                        AND entry_date >= COALESCE($4::date, '-infinity')
-                        AND entry_date <= COALESCE($5::date, 'infinity')
-                      ORDER BY entry_date DESC, id DESC LIMIT $10)
-                    UNION ALL
-                    (SELECT * FROM entries
-                      WHERE $6::text IS NOT NULL AND user_id::text = $1::text AND mood = $6
-                        AND (entry_date, id) < (COALESCE($2::date, 'infinity'),
-                                                COALESCE($3::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
-                        AND entry_date >= COALESCE($4::date, '-infinity')
-                        AND entry_date <= COALESCE($5::date, 'infinity')
-                      ORDER BY entry_date DESC, id DESC LIMIT $10)) recent
+                       WHERE $6::text IS NULL AND user_id = $1
+                         AND (entry_date, id) < (SELECT entry_date, id FROM head_end)
+                         AND entry_date >= COALESCE($4::date, '-infinity')
+                         AND entry_date <= COALESCE($5::date, 'infinity')
+                       ORDER BY entry_date DESC, id DESC LIMIT $10::bigint - $11::bigint)
+                     UNION ALL
+                     (SELECT * FROM entries
+                       WHERE $6::text IS NOT NULL AND user_id::text = $1::text AND mood = $6
+                         AND (entry_date, id) < (SELECT entry_date, id FROM head_end)
+                         AND entry_date >= COALESCE($4::date, '-infinity')
+                         AND entry_date <= COALESCE($5::date, 'infinity')
+                       ORDER BY entry_date DESC, id DESC LIMIT $10::bigint - $11::bigint)) rest
              WHERE ($7::text IS NULL OR $8::text IS NOT NULL)
+               AND NOT (SELECT by_probe FROM answered)
                AND ($7::text IS NULL OR tags @> ARRAY[$7])
                AND ($8::text IS NULL OR search @@ (SELECT websearch_to_tsquery('english', $8)))
              ORDER BY entry_date DESC, id DESC LIMIT $9)
@@ -175,22 +255,23 @@ pub(crate) fn list<'c>(
                    -- The caller's entries with every key in `all_of`, or, for a search with
                    -- `or`, also one of `any_of`: both read from the same index.
                    SELECT * FROM entries
-                    WHERE (SELECT any_of FROM wanted) IS NULL
-                      AND entry_filter_keys(user_id, mood, tags, search) @> (SELECT all_of FROM wanted)
-                   UNION ALL
-                   SELECT * FROM entries
-                    WHERE (SELECT any_of FROM wanted) IS NOT NULL
-                      AND entry_filter_keys(user_id, mood, tags, search) @> (SELECT all_of FROM wanted)
-                      AND entry_filter_keys(user_id, mood, tags, search) && (SELECT any_of FROM wanted)
+                     WHERE (SELECT any_of FROM wanted) IS NULL
+                       AND entry_filter_keys(user_id, mood, tags, search) @> (SELECT all_of FROM wanted)
+                    UNION ALL
+                    SELECT * FROM entries
+                     WHERE (SELECT any_of FROM wanted) IS NOT NULL
+                       AND entry_filter_keys(user_id, mood, tags, search) @> (SELECT all_of FROM wanted)
+                       AND entry_filter_keys(user_id, mood, tags, search) && (SELECT any_of FROM wanted)
                    ) beyond
              WHERE $8::text IS NOT NULL
+               AND NOT (SELECT by_probe FROM answered)
                AND EXISTS (SELECT FROM window_end)
                AND (user_id = $1) IS TRUE
                AND ($6::text IS NULL OR mood = $6)
                AND ($7::text IS NULL OR tags @> ARRAY[$7])
                AND ($8::text IS NULL OR search @@ (SELECT websearch_to_tsquery('english', $8)))
-               AND (entry_date, id) < (SELECT entry_date, id FROM window_end)
                AND entry_date >= COALESCE($4::date, '-infinity')
+               AND (entry_date, id) < (SELECT entry_date, id FROM window_end)
              ORDER BY entry_date DESC, id DESC LIMIT $9)
            LIMIT $9"#,
         user,
@@ -203,6 +284,7 @@ pub(crate) fn list<'c>(
         filter.q,
         filter.limit,
         FILTER_WINDOW_ROWS,
+        FILTER_HEAD_ROWS,
     )
     .fetch(conn)
 }

@@ -20,6 +20,8 @@ use shapes::{Shape, oracle, seed, shapes};
 const PAGE: i64 = 21;
 /// `FILTER_WINDOW_ROWS` in src/entries/db.rs: the binary passes it as the statement's `$10`.
 const WINDOW: i64 = 200;
+/// `FILTER_HEAD_ROWS`, the statement's `$11`.
+const HEAD: i64 = 40;
 const FILTERS_INDEX: &str = "entries_filter_keys_idx";
 const DATE_INDEX: &str = "entries_user_date_id_idx";
 const MOOD_INDEX: &str = "entries_owner_mood_date_id_idx";
@@ -125,7 +127,7 @@ fn check_plan(root: &Value, shape: &Shape, mode: &str) {
         .collect();
     assert_eq!(
         gin,
-        Vec::from_iter(shape.postings.map(|rows| (FILTERS_INDEX, rows))),
+        Vec::from_iter(shape.postings.iter().map(|rows| (FILTERS_INDEX, *rows))),
         "{at}: GIN indexes read and their postings: {root}"
     );
 }
@@ -166,7 +168,7 @@ async fn every_filter_shape_reads_only_the_callers_window_or_own_postings_under_
     let range = "NULL, NULL, date '2024-01-01', date '2025-06-30'".to_owned();
     let shapes = shapes(&first, &deep, &range);
     let prepare = format!(
-        "PREPARE list (uuid, date, uuid, date, date, text, text, text, bigint, bigint) AS {}",
+        "PREPARE list (uuid, date, uuid, date, date, text, text, text, bigint, bigint, bigint) AS {}",
         list_statement()
     );
     for statement in [prepare, oracle()] {
@@ -181,7 +183,7 @@ async fn every_filter_shape_reads_only_the_callers_window_or_own_postings_under_
             .await
             .expect("plan mode");
         for shape in &shapes {
-            let arguments = format!("{}, {PAGE}, {WINDOW}", shape.arguments(owner));
+            let arguments = format!("{}, {PAGE}, {WINDOW}, {HEAD}", shape.arguments(owner));
             let explain = format!("EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE list ({arguments})");
             let (plan,): (Value,) = sqlx::query_as(AssertSqlSafe(explain))
                 .fetch_one(&mut db)

@@ -21,7 +21,7 @@ pub(super) struct Shape {
     pub(super) mood: Option<&'static str>,
     pub(super) tag: Option<&'static str>,
     pub(super) q: Option<&'static str>,
-    pub(super) postings: Option<i64>,
+    pub(super) postings: &'static [i64],
 }
 
 impl Shape {
@@ -38,14 +38,16 @@ impl Shape {
 
 /// The owner's 3,000 entries, newest first by position `g`: every third one is tagged `daily`,
 /// says "walk" and is `good`; positions 1,000, 2,000 and 3,000, past any window, are tagged `rare`
-/// and say "zebra"; positions 500, 1,500 and 2,500 are `awful`. The other person's 3,000 entries
-/// are all `rare`, `awful` and say "zebra": common in the table, rare for the owner.
+/// and say "zebra"; positions 500, 1,500 and 2,500 are `awful`; every 50th from 25 says "kite".
+/// The other person's 3,000 entries are all `rare`, `awful` and say "zebra": common in the table,
+/// rare for the owner.
 pub(super) async fn seed(db: &mut PgConnection, owner: Uuid, other: Uuid) {
     for (user, content, tags, mood) in [
         (
             owner,
             "'entry ' || g || CASE WHEN g % 3 = 0 THEN ' walk' ELSE '' END
-               || CASE WHEN g % 1000 = 0 THEN ' zebra' ELSE '' END",
+               || CASE WHEN g % 1000 = 0 THEN ' zebra' ELSE '' END
+               || CASE WHEN g % 50 = 25 THEN ' kite' ELSE '' END",
             "CASE WHEN g % 3 = 0 THEN ARRAY['daily'] ELSE '{}' END
                || CASE WHEN g % 1000 = 0 THEN ARRAY['rare'] ELSE '{}' END",
             "CASE WHEN g % 1000 = 500 THEN 'awful' WHEN g % 3 = 0 THEN 'good' END",
@@ -96,20 +98,20 @@ pub(super) fn shapes(first: &str, deep: &str, range: &str) -> Vec<Shape> {
         postings,
     };
     vec![
-        shape("first page", first, None, None, None, None),
-        shape("2,000 entries deep", deep, None, None, None, None),
-        shape("a date range", range, None, None, None, None),
-        shape("a common tag", first, None, Some("daily"), None, None),
-        shape("a common word", first, None, None, Some("walk"), None),
-        shape("a common mood", deep, Some("good"), None, None, None),
-        shape("a rare tag", first, None, Some("rare"), None, None),
+        shape("first page", first, None, None, None, &[]),
+        shape("2,000 entries deep", deep, None, None, None, &[]),
+        shape("a date range", range, None, None, None, &[]),
+        shape("a common tag", first, None, Some("daily"), None, &[]),
+        shape("a common word", first, None, None, Some("walk"), &[]),
+        shape("a common mood", deep, Some("good"), None, None, &[]),
+        shape("a rare tag", first, None, Some("rare"), None, &[]),
         shape(
             "a common tag, 2,000 deep",
             deep,
             None,
             Some("daily"),
             None,
-            None,
+            &[],
         ),
         shape(
             "a rare tag in a date range",
@@ -117,25 +119,18 @@ pub(super) fn shapes(first: &str, deep: &str, range: &str) -> Vec<Shape> {
             None,
             Some("rare"),
             None,
-            None,
+            &[],
         ),
-        shape("a rare mood", range, Some("awful"), None, None, None),
-        shape("a rare word", deep, None, None, Some("zebra"), Some(3)),
-        shape(
-            "an absent word",
-            first,
-            None,
-            None,
-            Some("xylophone"),
-            Some(0),
-        ),
+        shape("a rare mood", range, Some("awful"), None, None, &[]),
+        shape("a rare word", deep, None, None, Some("zebra"), &[3]),
+        shape("an absent word", first, None, None, Some("xylophone"), &[0]),
         shape(
             "rare tag, common word",
             first,
             None,
             Some("rare"),
             Some("walk"),
-            Some(1),
+            &[1],
         ),
         shape(
             "common tag, rare mood",
@@ -143,7 +138,7 @@ pub(super) fn shapes(first: &str, deep: &str, range: &str) -> Vec<Shape> {
             Some("awful"),
             Some("daily"),
             None,
-            None,
+            &[],
         ),
         shape(
             "all three",
@@ -151,7 +146,7 @@ pub(super) fn shapes(first: &str, deep: &str, range: &str) -> Vec<Shape> {
             Some("good"),
             Some("daily"),
             Some("zebra"),
-            Some(1),
+            &[1],
         ),
         shape(
             "rare word, common mood",
@@ -159,7 +154,7 @@ pub(super) fn shapes(first: &str, deep: &str, range: &str) -> Vec<Shape> {
             Some("good"),
             None,
             Some("zebra"),
-            Some(1),
+            &[1],
         ),
         // `or`: the owner's entries with either word; `-walk` is checked on the rows, the index
         // reads `zebra`; only stop words: no lexeme, no entry, and no posting read.
@@ -169,7 +164,7 @@ pub(super) fn shapes(first: &str, deep: &str, range: &str) -> Vec<Shape> {
             None,
             None,
             Some("zebra or xylophone"),
-            Some(3),
+            &[3],
         ),
         shape(
             "a rare word without a common one",
@@ -177,8 +172,18 @@ pub(super) fn shapes(first: &str, deep: &str, range: &str) -> Vec<Shape> {
             None,
             None,
             Some("zebra -walk"),
-            Some(3),
+            &[3],
         ),
-        shape("only stop words", first, None, None, Some("the"), Some(0)),
+        shape("only stop words", first, None, None, Some("the"), &[0]),
+        // Once among the first 40 entries, yet in 60: the postings past them are too many to be
+        // the answer, and the window goes on before the index is read again beyond it.
+        shape(
+            "a word the head sees once",
+            first,
+            None,
+            None,
+            Some("kite"),
+            &[60, 60],
+        ),
     ]
 }
