@@ -155,9 +155,12 @@ class ScaleBench(Bench):
         indexes = self.psql("SELECT c.relname || ' ' || pg_relation_size(c.oid) FROM pg_index i"
                             " JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = 'entries'::regclass"
                             " ORDER BY c.relname")
-        total, table = self.psql("SELECT pg_total_relation_size('entries') || ' ' || pg_table_size('entries')").split()
-        return {"total_bytes": int(total), "table_bytes": int(table),
-                "index_bytes": {n: int(b) for n, b in (line.split() for line in indexes.splitlines())}}
+        total, table, tags = self.psql("SELECT pg_total_relation_size('entries') || ' ' || pg_table_size('entries')"
+                                       " || ' ' || pg_total_relation_size('entry_tags')").split()
+        index_bytes = {n: int(b) for n, b in (line.split() for line in indexes.splitlines())}
+        # The tag filter's own table is part of what an entry costs.
+        index_bytes["entry_tags (table and key)"] = int(tags)
+        return {"total_bytes": int(total) + int(tags), "table_bytes": int(table), "index_bytes": index_bytes}
 
     def driven_users(self, seeder: Seeder) -> dict[str, list[dict]]:
         """Logs in a sample of each kind and finds what its requests need: its dates, its entry

@@ -98,7 +98,7 @@ def markdown(result: dict) -> str:
         row("whole size (PostgreSQL start to last variant)", lambda s: duration(s["wall_s"])),
         row("load average (1 min) before / after measuring, this benchmark's processes included",
             lambda s: " / ".join(f"{x:.1f}" for x in s["loadavg"])),
-        row("entries with its indexes", lambda s: f"{s['sizes']['total_bytes'] / MIB:,.0f} MiB"),
+        row("entries with its indexes and entry_tags", lambda s: f"{s['sizes']['total_bytes'] / MIB:,.0f} MiB"),
         row("bytes per entry: all", lambda s: per_entry(s, s["sizes"]["total_bytes"])),
         row("bytes per entry: table (heap, TOAST)", lambda s: per_entry(s, s["sizes"]["table_bytes"])),
     ]
