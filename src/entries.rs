@@ -3,6 +3,7 @@
 mod cursor;
 mod db;
 mod export;
+mod list;
 pub(crate) mod model;
 mod page;
 mod preconditions;
@@ -116,7 +117,7 @@ async fn list_entries(
     }
     let after = query.cursor.as_deref().map(Cursor::decode).transpose()?;
     let limit = query.limit.unwrap_or(DEFAULT_PAGE_SIZE);
-    let filter = db::ListFilter {
+    let filter = list::ListFilter {
         after,
         from: query.from,
         to: query.to,

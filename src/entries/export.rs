@@ -7,7 +7,7 @@
 use uuid::Uuid;
 
 use super::cursor::Cursor;
-use super::db::ListFilter;
+use super::list::ListFilter;
 use super::page;
 use crate::db::Db;
 use crate::error::ApiError;

@@ -11,7 +11,7 @@ use sqlx::{Connection as _, PgConnection};
 use uuid::Uuid;
 
 use super::cursor::Cursor;
-use super::db::{self, ListFilter};
+use super::list::{self, ListFilter};
 use super::model::Entry;
 use crate::db::QueryClock;
 
@@ -85,7 +85,7 @@ async fn fill(
 ) -> Result<(PageWriter, bool), sqlx::Error> {
     let mut clock = QueryClock::new("entries_list");
     let mut page = PageWriter::new();
-    let mut rows = db::list(&mut *conn, user, filter);
+    let mut rows = list::list(&mut *conn, user, filter);
     // Why the page ended, when it ended before the result did.
     enum Cut {
         /// `limit` entries are in: only the extra row (and the end of the result) is left.

@@ -20,25 +20,26 @@ use shapes::{Shape, oracle, seed, shapes};
 const PAGE: i64 = 21;
 /// `FILTER_WINDOW_ROWS` in src/entries/db.rs: the binary passes it as the statement's `$10`.
 const WINDOW: i64 = 200;
-/// `FILTER_HEAD_ROWS`, the statement's `$11`.
-const HEAD: i64 = 40;
 const FILTERS_INDEX: &str = "entries_filter_keys_idx";
 const DATE_INDEX: &str = "entries_user_date_id_idx";
 const MOOD_INDEX: &str = "entries_owner_mood_date_id_idx";
 const TAGS_INDEX: &str = "entry_tags_pkey";
 
-/// The list statement exactly as the binary runs it: the committed query data (.sqlx/) holds it.
-fn list_statement() -> String {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/.sqlx");
-    let mut lists = std::fs::read_dir(dir).expect(".sqlx/").filter_map(|file| {
-        let data: Value =
-            serde_json::from_str(&std::fs::read_to_string(file.ok()?.path()).ok()?).ok()?;
-        let sql = data["query"].as_str()?;
-        sql.contains("WITH window_end AS").then(|| sql.to_owned())
-    });
-    let sql = lists.next().expect("the list statement in .sqlx/");
-    assert!(lists.next().is_none(), "one list statement in .sqlx/");
-    sql
+/// The list statements exactly as the binary runs them (`src/entries/list.rs`), each named after
+/// its file, taking the first `parameters` of the shared parameter list.
+const STATEMENTS: [(&str, usize); 4] = [("recent", 6), ("mood", 7), ("tag", 8), ("search", 10)];
+const PARAMETER_TYPES: [&str; 10] = [
+    "uuid", "date", "uuid", "date", "date", "bigint", "text", "text", "text", "bigint",
+];
+
+fn prepare_statement(name: &str, parameters: usize) -> String {
+    let path = format!(
+        "{}/src/entries/sql/list_{name}.sql",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let sql = std::fs::read_to_string(&path).expect("a list statement");
+    let types = PARAMETER_TYPES[..parameters].join(", ");
+    format!("PREPARE list_{name} ({types}) AS {sql}")
 }
 
 /// Every node of a JSON plan that ran, depth first (a branch whose one-time filter is false, or
@@ -66,9 +67,9 @@ fn check_plan(root: &Value, shape: &Shape, mode: &str) {
     let ran = executed(root);
     // The index read in date order from the cursor: a tag's own rows, or the window of the
     // mood's index or of the caller's whole diary.
-    let walk = match (shape.tag, shape.q, shape.mood) {
-        (Some(_), None, _) => TAGS_INDEX,
-        (_, _, Some(_)) => MOOD_INDEX,
+    let walk = match shape.statement(Uuid::nil(), PAGE, WINDOW).0 {
+        "tag" => TAGS_INDEX,
+        "mood" => MOOD_INDEX,
         _ => DATE_INDEX,
     };
     assert!(
@@ -167,11 +168,8 @@ async fn every_filter_shape_reads_only_the_callers_window_or_own_postings_under_
     );
     let range = "NULL, NULL, date '2024-01-01', date '2025-06-30'".to_owned();
     let shapes = shapes(&first, &deep, &range);
-    let prepare = format!(
-        "PREPARE list (uuid, date, uuid, date, date, text, text, text, bigint, bigint, bigint) AS {}",
-        list_statement()
-    );
-    for statement in [prepare, oracle()] {
+    let prepared = STATEMENTS.map(|(name, parameters)| prepare_statement(name, parameters));
+    for statement in prepared.into_iter().chain([oracle()]) {
         sqlx::raw_sql(AssertSqlSafe(statement))
             .execute(&mut db)
             .await
@@ -183,15 +181,16 @@ async fn every_filter_shape_reads_only_the_callers_window_or_own_postings_under_
             .await
             .expect("plan mode");
         for shape in &shapes {
-            let arguments = format!("{}, {PAGE}, {WINDOW}, {HEAD}", shape.arguments(owner));
-            let explain = format!("EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE list ({arguments})");
+            let (name, arguments) = shape.statement(owner, PAGE, WINDOW);
+            let explain =
+                format!("EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE list_{name} ({arguments})");
             let (plan,): (Value,) = sqlx::query_as(AssertSqlSafe(explain))
                 .fetch_one(&mut db)
                 .await
                 .expect("explain");
             check_plan(&plan[0]["Plan"], shape, mode);
             assert_eq!(
-                ids(&mut db, format!("EXECUTE list ({arguments})")).await,
+                ids(&mut db, format!("EXECUTE list_{name} ({arguments})")).await,
                 ids(
                     &mut db,
                     format!("EXECUTE oracle ({})", shape.arguments(owner))
@@ -247,7 +246,7 @@ async fn the_services_connections_run_the_list_statement_on_one_generic_plan() {
     }
     let (generic, custom): (i64, i64) = sqlx::query_as(
         "SELECT generic_plans, custom_plans FROM pg_prepared_statements
-          WHERE statement LIKE 'WITH window_end AS%'",
+          WHERE statement LIKE '-- The list by tag%'",
     )
     .fetch_one(&app.pool)
     .await
