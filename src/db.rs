@@ -57,13 +57,12 @@ pub fn connect_lazy(url: &str, settings: &DatabaseSettings) -> anyhow::Result<Pg
 /// How every connection is opened: the URL, plus the service's name and statement timeout.
 ///
 /// Short statements only, so no JIT (its compile time, tens of milliseconds, is priced by the
-/// plan's estimate for rows a gated branch of the list statement never reads) and no parallel
-/// workers (the list statement's `UNION ALL` must run its branches one after the other).
-/// Generic plans always: PostgreSQL otherwise plans a statement anew on each of its first five
-/// executions, and on every execution after them when it judges the custom plans cheaper, as it
-/// does for the list statement, whose planning then costs more than its run (about 1 ms against
-/// 0.3 ms for a first page). Every statement is written for its generic plan, and
-/// tests/api/entries/plans.rs pins the list statement's.
+/// plan's estimate for rows a gated part of a list statement never reads) and no parallel workers
+/// (the search statement's `UNION ALL` must run its parts one after the other). Generic plans
+/// always: PostgreSQL otherwise plans a statement anew on each of its first five executions, and on
+/// every execution after them when it judges the custom plans cheaper, as it does for the search
+/// statement, whose planning then costs more than its run. Every statement is written for its
+/// generic plan, and tests/api/entries/plans/ pins the list statements'.
 fn connect_options(url: &str, settings: &DatabaseSettings) -> anyhow::Result<PgConnectOptions> {
     Ok(PgConnectOptions::from_str(url)
         .context("DATABASE_URL is not a valid PostgreSQL connection string")?
