@@ -1,6 +1,6 @@
--- The list route's `tag` (with or without `mood`, src/entries/db.rs) reads one person's entries
--- with a tag newest first from a table of its own, from the cursor on: a page costs one page
--- however rare the tag is in that diary and however many entries others have. Before it, a rare
+-- The list route's `tag` (with or without `mood`; src/entries/sql/list_tag.sql) reads one
+-- person's entries with a tag newest first from a table of its own, from the cursor on: a page
+-- costs one page however rare the tag is in that diary and however many entries others have. Before it, a rare
 -- tag read the caller's next 200 entries in date order and then the tag's postings in the GIN
 -- index: about 200 heap pages for a page of one entry.
 --

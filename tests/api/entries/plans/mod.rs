@@ -1,4 +1,4 @@
-//! Plan stability of the list statement, for every filter shape. A pooled connection prepares it
+//! Plan stability of the list statements, one per filter shape. A pooled connection prepares each
 //! once and PostgreSQL may switch it to a generic plan after five executions, so whatever holds
 //! must hold under both plan modes: a tag without words walks the tag's own rows in `entry_tags`
 //! from the cursor and reads one entry per row it keeps; every other shape's date-ordered scan
