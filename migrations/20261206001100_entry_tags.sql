@@ -1,8 +1,8 @@
 -- The list route's `tag` (with or without `mood`; src/entries/sql/list_tag.sql) reads one
 -- person's entries with a tag newest first from a table of its own, from the cursor on: a page
--- costs one page however rare the tag is in that diary and however many entries others have. Before it, a rare
--- tag read the caller's next 200 entries in date order and then the tag's postings in the GIN
--- index: about 200 heap pages for a page of one entry.
+-- costs one page however rare the tag is in that diary and however many entries others have.
+-- Before it, a rare tag read the caller's next 200 entries in date order and then the tag's
+-- postings in the GIN index: about 200 heap pages for a page of one entry.
 --
 -- One row per entry and tag, keyed like the list's order; the mood rides along in the index so a
 -- tag and a mood together are filtered without reading the rows that lack the mood. The entry's
