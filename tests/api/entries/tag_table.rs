@@ -14,18 +14,19 @@ const BACKFILL: &str = include_str!("../../../migrations/20261206001200_entry_ta
 async fn drift(pool: &PgPool) -> (Vec<String>, Vec<String>) {
     let implied = "SELECT user_id, tag, entry_date, id, mood FROM entries, unnest(tags) AS tag";
     let held = "SELECT user_id, tag, entry_date, entry_id, mood FROM entry_tags";
-    let mut differences = Vec::new();
+    let mut rows = Vec::new();
     for (left, right) in [(held, implied), (implied, held)] {
-        let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT row::text FROM ({left} EXCEPT ALL {right}) AS row ORDER BY 1"
-        )))
-        .fetch_all(pool)
-        .await
-        .expect("compare entry_tags with entries");
-        differences.push(rows);
+        rows.push(
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT row::text FROM ({left} EXCEPT ALL {right}) AS row ORDER BY 1"
+            )))
+            .fetch_all(pool)
+            .await
+            .expect("compare entry_tags with entries"),
+        );
     }
-    let missing = differences.pop().unwrap_or_default();
-    (differences.pop().unwrap_or_default(), missing)
+    let [extra, missing] = <[Vec<String>; 2]>::try_from(rows).expect("both directions");
+    (extra, missing)
 }
 
 async fn assert_in_step(pool: &PgPool, after: &str) {
