@@ -65,17 +65,21 @@ async fn migrate_rebuilds_an_index_whose_concurrent_build_was_interrupted() {
         let db = crate::support::sqlx_connect(&url).await;
         sqlx::raw_sql(
             "UPDATE pg_index SET indisvalid = false
-              WHERE indexrelid = 'entries_filter_keys_idx'::regclass;
-             DELETE FROM _sqlx_migrations WHERE version = 20261206000600",
+              WHERE indexrelid = 'entries_owner_keys_idx'::regclass;
+             DELETE FROM _sqlx_migrations WHERE version = 20261206001500",
         )
         .execute(&db)
         .await
         .expect("interrupt the build");
         let (status, proc) = run(&["migrate"], &env).await;
         assert!(status.success(), "exit {status}\n{}", proc.output());
-        assert!(proc.output().contains("entries_filter_keys_idx"), "{}", proc.output());
+        assert!(
+            proc.output().contains("entries_owner_keys_idx"),
+            "{}",
+            proc.output()
+        );
         let valid: bool = sqlx::query_scalar(
-            "SELECT indisvalid FROM pg_index WHERE indexrelid = 'entries_filter_keys_idx'::regclass",
+            "SELECT indisvalid FROM pg_index WHERE indexrelid = 'entries_owner_keys_idx'::regclass",
         )
         .fetch_one(&db)
         .await

@@ -168,7 +168,7 @@ def test_the_service_serves_the_restore(round_trip, serve):
 @pytest.mark.parametrize("damage", [
     "DELETE FROM entries WHERE id = (SELECT min(id::text)::uuid FROM entries)",
     "UPDATE entries SET content = content || '.' WHERE id = (SELECT max(id::text)::uuid FROM entries)",
-    "DROP INDEX entries_filter_keys_idx",
+    "DROP INDEX entries_owner_keys_idx",
 ], ids=["a lost row", "a changed character", "a dropped index"])
 def test_the_comparison_catches(damage, round_trip, postgres):
     damaged = postgres.url("echodiary_damaged")

@@ -4,10 +4,11 @@
 --   entries_user_date_id_idx, that pass the filters. A search most entries pass fills its page
 --   here.
 -- - `beyond`: only when that window is full and still leaves the page short, the caller's matches
---   past it, from the GIN index entries_filter_keys_idx. Its keys are hashes of (owner, mood),
---   (owner, tag) and (owner, word): entry_filter_wanted turns the request into the keys every
---   match has (`all_of`) and, for a search with `or`, the keys of which it has one (`any_of`;
---   otherwise `all_of` again), so the index returns only the caller's entries with them, however
+--   past it, from the GIN index entries_owner_keys_idx. Its keys are hashes of (owner, mood),
+--   (owner, tag) and (owner, word) under the owner's own upper half, so one person's keys are
+--   neighbours in the index: entry_owner_wanted turns the request into the keys every match has
+--   (`all_of`) and, for a search with `or`, the keys of which it has one (`any_of`; otherwise
+--   `all_of` again), so the index returns only the caller's entries with them, however
 --   common the word is in other people's entries. The rows are then checked against the filters
 --   themselves (a hash may collide; `-word` is not in the keys), the owner as
 --   `(user_id = $1) IS TRUE`, which no index serves, so the date-ordered btree cannot be chosen to
@@ -25,7 +26,7 @@ WITH window_end AS (
     SELECT websearch_to_tsquery('english', $9) AS query
 ), wanted AS (
     SELECT all_of, COALESCE(any_of, all_of) AS any_of
-      FROM words, entry_filter_wanted($1, $7::text, $8::text, words.query)
+      FROM words, entry_owner_wanted($1, $7::text, $8::text, words.query)
 )
 (SELECT id AS "id!", title, content AS "content!", mood AS "mood: Mood", tags AS "tags!",
         entry_date AS "entry_date!", created_at AS "created_at!", updated_at AS "updated_at!",
@@ -45,8 +46,8 @@ UNION ALL
 (SELECT id, title, content, mood, tags, entry_date, created_at, updated_at, version
    FROM entries
   WHERE EXISTS (SELECT FROM window_end)
-    AND entry_filter_keys(user_id, mood, tags, search) @> (SELECT all_of FROM wanted)
-    AND entry_filter_keys(user_id, mood, tags, search) && (SELECT any_of FROM wanted)
+    AND entry_owner_keys(user_id, mood, tags, search) @> (SELECT all_of FROM wanted)
+    AND entry_owner_keys(user_id, mood, tags, search) && (SELECT any_of FROM wanted)
     AND (user_id = $1) IS TRUE
     AND ($7::text IS NULL OR mood = $7::text)
     AND ($8::text IS NULL OR tags @> ARRAY[$8::text])

@@ -6,6 +6,7 @@
 
 mod conditional_get;
 mod create;
+mod owner_keys;
 mod plans;
 mod read_delete;
 mod search;

@@ -20,7 +20,7 @@ use shapes::{Shape, oracle, seed, shapes};
 const PAGE: i64 = 21;
 /// `FILTER_WINDOW_ROWS` in src/entries/db.rs: the binary passes it as the statement's `$10`.
 const WINDOW: i64 = 200;
-const FILTERS_INDEX: &str = "entries_filter_keys_idx";
+const FILTERS_INDEX: &str = "entries_owner_keys_idx";
 const DATE_INDEX: &str = "entries_user_date_id_idx";
 const MOOD_INDEX: &str = "entries_owner_mood_date_id_idx";
 const TAGS_INDEX: &str = "entry_tags_pkey";
@@ -119,7 +119,7 @@ fn check_plan(root: &Value, shape: &Shape, mode: &str) {
         .map(|node| {
             let cond = node["Index Cond"].as_str().unwrap_or_default();
             assert!(
-                cond.contains("(entry_filter_keys(user_id, mood, tags, search) @>"),
+                cond.contains("(entry_owner_keys(user_id, mood, tags, search) @>"),
                 "{at}: index keys {cond}"
             );
             let name = node["Index Name"].as_str().unwrap_or_default();
@@ -148,7 +148,7 @@ async fn every_filter_shape_reads_only_the_callers_window_or_own_postings_under_
     // Keys queue in a pending list of at most 256 kB: every read scans it, and it holds
     // everyone's recent entries, so its bound is what others' writes can cost a search.
     let (options,): (Option<Vec<String>>,) = sqlx::query_as(
-        "SELECT reloptions FROM pg_class WHERE oid = 'entries_filter_keys_idx'::regclass",
+        "SELECT reloptions FROM pg_class WHERE oid = 'entries_owner_keys_idx'::regclass",
     )
     .fetch_one(&mut db)
     .await
