@@ -70,3 +70,19 @@ async fn every_key_of_a_persons_entries_and_searches_carries_that_persons_own_up
     .expect("entries with the keys");
     assert_eq!(found, 2, "each person's good walk by the river");
 }
+
+#[tokio::test]
+async fn a_create_writes_one_gin_index_once_the_per_owner_keys_replaced_the_global_ones() {
+    let app = TestApp::spawn().await;
+    let gin_indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT index.relname::text
+           FROM pg_index
+           JOIN pg_class AS index ON index.oid = pg_index.indexrelid
+           JOIN pg_am ON pg_am.oid = index.relam
+          WHERE pg_index.indrelid = 'entries'::regclass AND pg_am.amname = 'gin'",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .expect("the GIN indexes on entries");
+    assert_eq!(gin_indexes, ["entries_owner_keys_idx"]);
+}

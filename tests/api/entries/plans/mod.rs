@@ -147,12 +147,12 @@ async fn every_filter_shape_reads_only_the_callers_window_or_own_postings_under_
     seed(&mut db, owner, other).await;
     // Keys queue in a pending list of at most 256 kB: every read scans it, and it holds
     // everyone's recent entries, so its bound is what others' writes can cost a search.
-    let (options,): (Option<Vec<String>>,) = sqlx::query_as(
-        "SELECT reloptions FROM pg_class WHERE oid = 'entries_owner_keys_idx'::regclass",
-    )
-    .fetch_one(&mut db)
-    .await
-    .expect("index options");
+    let (options,): (Option<Vec<String>>,) =
+        sqlx::query_as("SELECT reloptions FROM pg_class WHERE oid = $1::regclass")
+            .bind(FILTERS_INDEX)
+            .fetch_one(&mut db)
+            .await
+            .expect("index options");
     assert_eq!(
         options,
         Some(vec![
