@@ -1,4 +1,4 @@
-//! Logging: one subscriber per process, JSON in production, readable text in development.
+//! Logging: one subscriber per process, flat JSON in production, readable text in development.
 
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::EnvFilter;
@@ -11,8 +11,10 @@ use crate::config::RunMode;
 use crate::monitoring::LOG_LEVELS;
 
 mod batched;
+mod flat_json;
 
 pub use batched::{BatchedStdout, FlushGuard};
+use flat_json::FlatJson;
 
 /// Installs the global subscriber, writing to stdout. `RUST_LOG` filters (default `info`). Safe to
 /// call more than once: only the first call takes effect.
@@ -40,10 +42,7 @@ where
         .with_writer(make_writer);
     let _ = match mode {
         RunMode::Production => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
+            .event_format(FlatJson)
             .finish()
             .with(LineCounter)
             .try_init(),
