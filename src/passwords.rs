@@ -151,7 +151,7 @@ impl HashPermit {
             // runs at low priority: later, it could be starved while the memory stays taken).
             // Not between queued jobs, which would only take it back at once.
             if waiting.load(Ordering::SeqCst) == 0 {
-                return_freed_memory();
+                crate::memory::return_freed_memory();
             }
             // The place frees when the thread is done with it (not when the request stops
             // waiting), and before the answer goes out, so the caller finds it free again.
@@ -166,16 +166,6 @@ impl HashPermit {
             .await
             .map_err(|_| ApiError::Internal(anyhow::anyhow!("a hashing thread stopped mid-job")))
     }
-}
-
-/// Returns the memory this thread freed (a hash's 19 MiB block) to the operating system now
-/// instead of after mimalloc's purge delay, which only passes when this thread allocates again.
-/// Without mimalloc as the global allocator (the test binaries) it does nothing.
-#[expect(unsafe_code, reason = "a call into mimalloc's C API")]
-fn return_freed_memory() {
-    // SAFETY: `mi_collect` takes no pointers, touches only the allocator's own state, and may be
-    // called from any thread at any time.
-    unsafe { libmimalloc_sys::mi_collect(true) }
 }
 
 /// Best effort: without the permission to renice (some sandboxes), hashing still works, only at
