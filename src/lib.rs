@@ -54,8 +54,9 @@ pub const GIT_SHA: &str = match option_env!("ECHODIARY_GIT_SHA") {
 pub fn router(state: AppState) -> Router {
     let (routes, api) = documented_routes().split_for_parts();
     // The document is served as the bytes made here, not kept as utoipa's tree for Swagger UI to
-    // serialize on every request: building it leaves megabytes of scratch, returned below, and
-    // keeping the tree kept part of it (idle RSS 16 MiB instead of 13; bench/README.md).
+    // serialize on every request: building it leaves megabytes of scratch (returned by the
+    // server's start-up), and keeping the tree kept part of it (idle RSS 16 MiB instead of 13;
+    // bench/README.md).
     let document = Bytes::from(serde_json::to_vec(&openapi::exact(api)).unwrap_or_default());
     let document =
         get(move || std::future::ready(([(CONTENT_TYPE, "application/json")], document.clone())));
@@ -66,7 +67,6 @@ pub fn router(state: AppState) -> Router {
         .config(swagger_ui::Config::new(["/openapi.json"]).validator_url("none"));
     let docs = Router::from(docs).route("/openapi.json", document);
     let app = http::private(routes.with_state(state)).merge(http::docs(docs));
-    memory::return_freed_memory();
     http::public_layers(app, &settings)
 }
 
