@@ -16,6 +16,11 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 
+mod verified;
+
+pub(crate) use verified::Verified;
+use verified::VerifiedTokens;
+
 const ISSUER: &str = "echodiary";
 
 #[derive(Serialize, Deserialize)]
@@ -34,6 +39,8 @@ pub(crate) struct TokenKeys {
     decoding: DecodingKey,
     validation: Validation,
     ttl: Duration,
+    /// Tokens these keys have verified: a cache tied to the keys, never outliving them.
+    verified: VerifiedTokens,
 }
 
 impl TokenKeys {
@@ -49,6 +56,7 @@ impl TokenKeys {
             decoding: DecodingKey::from_secret(secret),
             validation,
             ttl,
+            verified: VerifiedTokens::new(),
         }
     }
 
@@ -76,9 +84,83 @@ impl TokenKeys {
             .map_err(|e| ApiError::Internal(anyhow::anyhow!("signing a token: {e}")))
     }
 
-    pub(crate) fn verify(&self, token: &str) -> Option<Claims> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .ok()
-            .map(|data| data.claims)
+    /// What `token` says, if it carries our signature and issuer and has not expired.
+    pub(crate) fn verify(&self, token: &str) -> Option<Verified> {
+        self.verify_at(token, chrono::Utc::now().timestamp())
+    }
+
+    /// `now` is what a kept token's expiry is checked against; a token checked in full is
+    /// checked against jsonwebtoken's own clock.
+    fn verify_at(&self, token: &str, now: i64) -> Option<Verified> {
+        if let Some(known) = self.verified.get(token) {
+            // Valid through the second `exp` names, as jsonwebtoken's check without leeway.
+            return (known.exp >= now).then_some(known);
+        }
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .ok()?
+            .claims;
+        let verified = Verified {
+            sub: claims.sub,
+            sid: claims.sid,
+            exp: claims.exp,
+        };
+        self.verified.insert(token, verified);
+        Some(verified)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::SecretString;
+
+    use super::*;
+
+    fn keys() -> TokenKeys {
+        TokenKeys::new(
+            &SecretString::from("a test secret of no use anywhere else"),
+            Duration::from_secs(60),
+        )
+    }
+
+    #[test]
+    fn a_verified_token_is_refused_once_it_has_expired() {
+        let keys = keys();
+        let token = keys
+            .issue_with_expiry(Uuid::now_v7(), Some(Uuid::now_v7()), 60)
+            .expect("signing works");
+        let verified = keys.verify(&token).expect("a fresh token is valid");
+        assert_eq!(
+            keys.verify(&token),
+            Some(verified),
+            "and stays so while it lives"
+        );
+        assert_eq!(keys.verify_at(&token, verified.exp), Some(verified));
+        assert_eq!(keys.verify_at(&token, verified.exp + 1), None);
+    }
+
+    #[test]
+    fn a_token_altered_after_its_original_was_verified_is_refused() {
+        let keys = keys();
+        let token = keys
+            .issue(Uuid::now_v7(), Uuid::now_v7())
+            .expect("signing works");
+        assert!(keys.verify(&token).is_some());
+        let (unsigned, signature) = token.rsplit_once('.').expect("a JWT has dots");
+        let mut forged = signature.as_bytes().to_vec();
+        forged[0] = if forged[0] == b'A' { b'B' } else { b'A' };
+        let forged = format!(
+            "{unsigned}.{}",
+            String::from_utf8(forged).expect("still ASCII")
+        );
+        assert_eq!(keys.verify(&forged), None);
+        let other = TokenKeys::new(
+            &SecretString::from("another secret"),
+            Duration::from_secs(60),
+        );
+        assert_eq!(
+            other.verify(&token),
+            None,
+            "another key never sees this one's cache"
+        );
     }
 }
