@@ -95,11 +95,11 @@ mod tests {
     fn a_kept_token_is_found_only_with_the_very_same_bytes() {
         let tokens = VerifiedTokens::new();
         let said = verified(100);
-        tokens.insert("header.claims.signature", said);
-        assert_eq!(tokens.get("header.claims.signature"), Some(said));
-        assert_eq!(tokens.get("header.claims.signaturf"), None);
-        assert_eq!(tokens.get("header.claims.signatur"), None);
-        assert_eq!(tokens.get("header.claims.signature."), None);
+        tokens.insert("header.claims.mac", said);
+        assert_eq!(tokens.get("header.claims.mac"), Some(said));
+        assert_eq!(tokens.get("header.claims.mad"), None, "one byte changed");
+        assert_eq!(tokens.get("header.claims.ma"), None, "one byte short");
+        assert_eq!(tokens.get("header.claims.mac."), None, "one byte more");
     }
 
     #[test]
