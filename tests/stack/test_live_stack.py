@@ -74,11 +74,23 @@ class Prometheus:
 
 
 class Traffic(threading.Thread):
-    """Requests on every route, failures included, until stopped; remembers unexpected answers."""
+    """Requests on every route, failures included, until stopped; remembers unexpected answers.
+
+    `pause` returns once the round in flight has finished, so a drill that stops PostgreSQL right
+    after it never catches a request half-way through a round."""
 
     def __init__(self, api: str) -> None:
         super().__init__(daemon=True)
         self.api, self.stopped, self.paused, self.unexpected = api, threading.Event(), threading.Event(), []
+        self.idle = threading.Event()
+
+    def pause(self) -> None:
+        self.paused.set()
+        assert self.idle.wait(timeout=60), "the traffic did not finish its round within 60 s"
+
+    def resume(self) -> None:
+        self.idle.clear()
+        self.paused.clear()
 
     def call(self, method, path, expect, body=None, token=None, headers=None):
         status, answer = http(method, self.api + path, body, token, headers)
@@ -92,6 +104,7 @@ class Traffic(threading.Thread):
         round_ = 0
         while not self.stopped.is_set():
             if self.paused.is_set():
+                self.idle.set()
                 self.call("GET", "/health/live", {200})
                 time.sleep(0.5)
                 continue
@@ -324,14 +337,15 @@ def test_the_database_alert_fires_while_postgres_is_down_and_clears_after(stack)
     running, prometheus, traffic = stack
     (expr,) = [r["query"] for r in rules(prometheus) if r["name"] == DATABASE_ALERT]
     assert not prometheus.query(expr), f"{DATABASE_ALERT} is true before the drill"
-    traffic.paused.set()
+    traffic.pause()
     running.postgres.control("stop")
     try:
         wait_for(f"{DATABASE_ALERT} to become true", lambda: prometheus.query(expr), 120, 5)
     finally:
         running.postgres.control("start")
     wait_for(f"{DATABASE_ALERT} to clear", lambda: not prometheus.query(expr), 120, 5)
-    traffic.paused.clear()
+    assert running.service.ready() == 200, "the service did not get ready again after PostgreSQL came back"
+    traffic.resume()
     running.alive()
     assert running.service.process.poll() is None, "the service exited instead of recovering"
 
