@@ -297,6 +297,9 @@ def main() -> int:
     parser.add_argument("--binary", type=Path, help="an echodiary binary to measure instead of building one")
     parser.add_argument("--rounds", type=int, default=3, help="runs per variant; the median counts (default 3)")
     parser.add_argument("--variants", help="comma-separated variant names to measure (default: all), for a quick comparison")
+    parser.add_argument("--replace", action="store_true",
+                        help="measure --sizes again and keep the other sizes of results/scale.json (each size "
+                             "carries the time it was measured)")
     args = parser.parse_args()
     names = [name for name, *_ in VARIANTS]
     args.variants = [v.strip() for v in args.variants.split(",")] if args.variants else names
@@ -323,11 +326,16 @@ def main() -> int:
               "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
               | {"pg_settings": SETTINGS, "driven_per_kind": DRIVEN, "mood": MOOD, "deep_entries": DEEP_ENTRIES},
               "sizes": {}}
+    if args.replace:  # the earlier sizes, in their order; the ones measured now take their place
+        earlier = json.loads((RESULTS / "scale.json").read_text())
+        result["sizes"] = {label: dict(size, measured_at=size.get("measured_at", earlier["timestamp"]))
+                           for label, size in earlier["sizes"].items()}
     RESULTS.mkdir(parents=True, exist_ok=True)
     for label, total in sizes:
         bench = ScaleBench(args, label, total)
         try:
-            result["sizes"][label] = bench.run()
+            result["sizes"][label] = bench.run() | {
+                "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         except KeyboardInterrupt:
             log("interrupted; cleaning up")
             return 130

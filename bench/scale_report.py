@@ -54,6 +54,14 @@ def duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
+def measured_apart(sizes: dict) -> str:
+    """When the sizes were measured in separate runs (`scale.py --replace`), when each was."""
+    times = {label: size["measured_at"] for label, size in sizes.items() if "measured_at" in size}
+    if len(set(times.values())) < 2:
+        return ""
+    return " Sizes measured at: " + ", ".join(f"{label} {at}" for label, at in times.items()) + "."
+
+
 def markdown(result: dict) -> str:
     c, sizes = result["config"], result["sizes"]
     labels = list(sizes)
@@ -63,7 +71,8 @@ def markdown(result: dict) -> str:
         f"{result['machine']['memory_bytes'] / 1024 ** 3:.0f} GiB, PostgreSQL {first['server_version']} "
         f"(shared_buffers {c['pg_settings']['shared_buffers']}); {c['duration']} s per variant after "
         f"{c['warmup']} s of warm-up, {c['connections']} connections, {c['threads']} wrk threads, pool {c['pool']}, "
-        f"seed {c['seed']}; each request as a random driven user of the variant's kind.",
+        f"seed {c['seed']}; each request as a random driven user of the variant's kind."
+        + measured_apart(sizes),
         "",
         "| variant | users | " + " | ".join(f"{s} req/s | p50 ms | p99 ms | errors" for s in labels) + " |",
         "|---|---|" + "---:|---:|---:|---:|" * len(labels),

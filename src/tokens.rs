@@ -24,10 +24,10 @@ use verified::VerifiedTokens;
 const ISSUER: &str = "echodiary";
 
 #[derive(Serialize, Deserialize)]
-pub(crate) struct Claims {
-    pub(crate) sub: Uuid,
+struct Claims {
+    sub: Uuid,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) sid: Option<Uuid>,
+    sid: Option<Uuid>,
     iss: String,
     iat: i64,
     exp: i64,

@@ -86,3 +86,17 @@ async fn a_create_writes_one_gin_index_once_the_per_owner_keys_replaced_the_glob
     .expect("the GIN indexes on entries");
     assert_eq!(gin_indexes, ["entries_owner_keys_idx"]);
 }
+
+#[tokio::test]
+async fn the_global_keys_function_went_with_its_index_and_the_ones_still_called_stay() {
+    let app = TestApp::spawn().await;
+    let functions: Vec<String> = sqlx::query_scalar(
+        "SELECT proname::text FROM pg_proc
+          WHERE proname IN ('entry_filter_keys', 'entry_filter_key', 'entry_filter_wanted')
+          ORDER BY proname",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .expect("the key functions");
+    assert_eq!(functions, ["entry_filter_key", "entry_filter_wanted"]);
+}
