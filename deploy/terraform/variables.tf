@@ -191,7 +191,7 @@ variable "git_revision" {
 # ------------------------------------------------------------------------------------ database
 
 variable "db_instance_class" {
-  description = "RDS instance class. db.t4g.micro (2 vCPU burstable, 1 GiB, max_connections ~100) carries 2 replicas x (10 + 1) connections plus the migration job and exporter with headroom."
+  description = "RDS instance class. db.t4g.micro (2 vCPU burstable, 1 GiB, max_connections ~100) carries 2 replicas and a canary x (10 + 2) connections plus the migration job and exporter with headroom."
   type        = string
   default     = "db.t4g.micro"
 
