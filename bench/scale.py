@@ -7,6 +7,7 @@ stops by itself:
     bench/scale.py --sizes 100k --duration 5              one size, shorter
     bench/scale.py --binary target/release/echodiary      measure a given binary instead of building one
     bench/scale.py --sizes 100k --variants create,"tag rare"   some variants only
+    bench/scale.py --sizes 2M --variants "q rare" --hold  keep the database and service up afterwards
 
 For each size, from scratch: a throwaway PostgreSQL (bench/run.py's, with a 2 GB buffer cache);
 `echodiary migrate`; one user registered through the API, whose password hash every seeded user
@@ -67,6 +68,10 @@ VARIANTS = (
     ("q common + from/to", "heavy", "GET", "/api/v1/entries?q={common word}&from={from}&to={to}"),
     ("create", "heavy", "POST", "/api/v1/entries"),  # last: it adds entries to the heavy users
 )
+
+
+def utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def median_run(runs: list[dict]) -> dict:
@@ -297,6 +302,9 @@ def main() -> int:
     parser.add_argument("--binary", type=Path, help="an echodiary binary to measure instead of building one")
     parser.add_argument("--rounds", type=int, default=3, help="runs per variant; the median counts (default 3)")
     parser.add_argument("--variants", help="comma-separated variant names to measure (default: all), for a quick comparison")
+    parser.add_argument("--hold", action="store_true",
+                        help="after each size, keep its PostgreSQL and service up (to EXPLAIN a query on the "
+                             "seeded data) until Ctrl-C or SIGTERM")
     parser.add_argument("--replace", action="store_true",
                         help="measure --sizes again and keep the other sizes of results/scale.json (each size "
                              "carries the time it was measured)")
@@ -321,7 +329,7 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, interrupted)
     memory = int(Path("/proc/meminfo").read_text().split()[1]) * 1024
-    result = {"timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    result = {"timestamp": utc_now(),
               "machine": {"cpus": os.cpu_count(), "memory_bytes": memory, "kernel": os.uname().release},
               "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
               | {"pg_settings": SETTINGS, "driven_per_kind": DRIVEN, "mood": MOOD, "deep_entries": DEEP_ENTRIES},
@@ -334,8 +342,15 @@ def main() -> int:
     for label, total in sizes:
         bench = ScaleBench(args, label, total)
         try:
-            result["sizes"][label] = bench.run() | {
-                "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            started_at = utc_now()
+            result["sizes"][label] = bench.run() | {"measured_at": started_at}
+            if args.hold:
+                log(f"holding {label}: psql -h 127.0.0.1 -p {bench.pg_port} -U postgres echodiary; "
+                    f"the service at http://127.0.0.1:{bench.api_port}; Ctrl-C or SIGTERM to go on")
+                try:
+                    signal.pause()
+                except KeyboardInterrupt:
+                    log(f"released {label}")
         except KeyboardInterrupt:
             log("interrupted; cleaning up")
             return 130

@@ -26,10 +26,23 @@ pub(crate) struct ListFilter<'a> {
 }
 
 /// How many of the caller's entries after the cursor a search reads in date order before it
-/// turns to the caller's own GIN index: a search most entries pass fills its page within them, one
-/// few pass is answered from the index. Reading 200 entries costs about a tenth of a millisecond;
-/// a search passed by more than a tenth of them (21 of 200) rarely needs the index.
-pub(crate) const FILTER_WINDOW_ROWS: i64 = 200;
+/// decides how to go on: a search most entries pass fills its page within them, one few pass is
+/// answered from the caller's own GIN postings. A rare word pays the window on every page, so it
+/// is about what a word in one entry in five needs for a page of 21 (on 2M entries, `q rare`
+/// read 234 buffers a page with a window of 200, 133 with 100: bench/README.md).
+pub(crate) const FILTER_WINDOW_ROWS: i64 = 100;
+
+/// How many matches a short window must hold for the search to read on in date order rather
+/// than turn to the index: the index fetches every match the diary holds past the window to sort
+/// them (a word in 20 of 200 entries: ~750 rows in a 5,000-entry diary, ~7,500 in a 50,000-entry
+/// one), while a word in one entry in twenty or more finds the 16 or fewer still missing within
+/// about [`FURTHER_WINDOW_ROWS`]. A rarer word has few matches past the window: the index is cheaper.
+const DENSE_WINDOW_MATCHES: i64 = 5;
+
+/// How far past the window a dense search reads on in date order before it turns to the index
+/// for what is left: the walk stops as soon as the page is full, so this only bounds a word whose
+/// matches thin out past the window.
+const FURTHER_WINDOW_ROWS: i64 = 300;
 
 /// Up to `limit` entries after the cursor, newest `entry_date` first, `id` breaking ties, one at
 /// a time as they arrive: the page stops reading when it is full (`super::page`), so a page of
@@ -38,7 +51,8 @@ pub(crate) const FILTER_WINDOW_ROWS: i64 = 200;
 /// The cursor and the date range are bounds that are always there (an absent one is the widest),
 /// so every walk in date order starts at the cursor: a page deep in a long diary costs what the
 /// first one does. The parameters keep one order across the statements, each taking a prefix:
-/// owner, cursor date and id, from, to, limit, mood, tag, q, window.
+/// owner, cursor date and id, from, to, limit, mood, tag, q, window, dense window matches, further
+/// window.
 pub(crate) fn list<'c>(
     conn: &'c mut PgConnection,
     user: Uuid,
@@ -102,7 +116,9 @@ pub(crate) fn list<'c>(
             mood as Option<Mood>,
             tag,
             q,
-            FILTER_WINDOW_ROWS
+            FILTER_WINDOW_ROWS,
+            DENSE_WINDOW_MATCHES,
+            FURTHER_WINDOW_ROWS
         )
         .fetch(conn),
     }

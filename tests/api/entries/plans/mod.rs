@@ -3,9 +3,10 @@
 //! must hold under both plan modes: a tag without words walks the tag's own rows in `entry_tags`
 //! from the cursor and reads one entry per row it keeps; every other shape's date-ordered scan
 //! starts at the cursor in the caller's own index range and reads at most its window, never sorts
-//! it, and a filter the window cannot fill is answered from the caller's own postings in the
-//! owner-keyed GIN index: it returns exactly the caller's entries with the filters' keys, however
-//! common the word, tag or mood is in other people's entries.
+//! it; a search whose window held many matches reads on in date order for a bounded stretch; and
+//! a filter these cannot fill is answered from the caller's own postings in the owner-keyed GIN
+//! index: it returns exactly the caller's entries with the filters' keys, however common the
+//! word, tag or mood is in other people's entries.
 
 mod shapes;
 
@@ -18,8 +19,11 @@ use crate::support::TestApp;
 use shapes::{Shape, oracle, seed, shapes};
 
 const PAGE: i64 = 21;
-/// `FILTER_WINDOW_ROWS` in src/entries/db.rs: the binary passes it as the statement's `$10`.
-const WINDOW: i64 = 200;
+/// `FILTER_WINDOW_ROWS`, `DENSE_WINDOW_MATCHES` and `FURTHER_WINDOW_ROWS` in
+/// src/entries/list.rs: the binary passes them as the search statement's `$10` to `$12`.
+const WINDOW: i64 = 100;
+const DENSE: i64 = 5;
+const FURTHER: i64 = 300;
 const FILTERS_INDEX: &str = "entries_owner_keys_idx";
 const DATE_INDEX: &str = "entries_user_date_id_idx";
 const MOOD_INDEX: &str = "entries_owner_mood_date_id_idx";
@@ -27,9 +31,10 @@ const TAGS_INDEX: &str = "entry_tags_pkey";
 
 /// The list statements exactly as the binary runs them (`src/entries/list.rs`), each named after
 /// its file, taking the first `parameters` of the shared parameter list.
-const STATEMENTS: [(&str, usize); 4] = [("recent", 6), ("mood", 7), ("tag", 8), ("search", 10)];
-const PARAMETER_TYPES: [&str; 10] = [
-    "uuid", "date", "uuid", "date", "date", "bigint", "text", "text", "text", "bigint",
+const STATEMENTS: [(&str, usize); 4] = [("recent", 6), ("mood", 7), ("tag", 8), ("search", 12)];
+const PARAMETER_TYPES: [&str; 12] = [
+    "uuid", "date", "uuid", "date", "date", "bigint", "text", "text", "text", "bigint", "bigint",
+    "bigint",
 ];
 
 fn prepare_statement(name: &str, parameters: usize) -> String {
@@ -67,7 +72,7 @@ fn check_plan(root: &Value, shape: &Shape, mode: &str) {
     let ran = executed(root);
     // The index read in date order from the cursor: a tag's own rows, or the window of the
     // mood's index or of the caller's whole diary.
-    let walk = match shape.statement(Uuid::nil(), PAGE, WINDOW).0 {
+    let walk = match shape.statement(Uuid::nil(), PAGE).0 {
         "tag" => TAGS_INDEX,
         "mood" => MOOD_INDEX,
         _ => DATE_INDEX,
@@ -94,14 +99,15 @@ fn check_plan(root: &Value, shape: &Shape, mode: &str) {
                 "{at}: a date-ordered scan that does not start at the cursor: {root}"
             );
             // A tag's rows are filtered by the mood in the index and each row kept reads its
-            // entry; a window reads every row it scans.
+            // entry; a window reads every row it scans, and a dense search's walk past it at
+            // most `FURTHER` more.
             let (read, most) = if walk == TAGS_INDEX {
                 (node["Actual Rows"].as_i64().unwrap_or(i64::MAX), PAGE)
             } else {
                 let removed = node["Rows Removed by Filter"].as_i64().unwrap_or(0);
                 (
                     node["Actual Rows"].as_i64().unwrap_or(i64::MAX) + removed,
-                    WINDOW,
+                    WINDOW.max(FURTHER),
                 )
             };
             assert!(read <= most, "{at}: {read} rows from {walk}: {root}");
@@ -187,7 +193,7 @@ async fn every_filter_shape_reads_only_the_callers_window_or_own_postings_under_
             .await
             .expect("plan mode");
         for shape in &shapes {
-            let (name, arguments) = shape.statement(owner, PAGE, WINDOW);
+            let (name, arguments) = shape.statement(owner, PAGE);
             let explain =
                 format!("EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE list_{name} ({arguments})");
             let (plan,): (Value,) = sqlx::query_as(AssertSqlSafe(explain))

@@ -4,7 +4,7 @@
 use sqlx::{AssertSqlSafe, PgConnection};
 use uuid::Uuid;
 
-use super::{PAGE, STATEMENTS};
+use super::{DENSE, FURTHER, PAGE, STATEMENTS, WINDOW};
 
 const ENTRIES: i32 = 3_000;
 
@@ -26,7 +26,7 @@ pub(super) struct Shape {
 
 impl Shape {
     /// The statement the binary runs for this shape (`src/entries/list.rs`) and its arguments.
-    pub(super) fn statement(&self, owner: Uuid, page: i64, window: i64) -> (&'static str, String) {
+    pub(super) fn statement(&self, owner: Uuid, page: i64) -> (&'static str, String) {
         let name = match (self.q, self.tag, self.mood) {
             (None, None, None) => "recent",
             (None, None, Some(_)) => "mood",
@@ -39,7 +39,9 @@ impl Shape {
             sql_text(self.mood),
             sql_text(self.tag),
             sql_text(self.q),
-            window.to_string(),
+            WINDOW.to_string(),
+            DENSE.to_string(),
+            FURTHER.to_string(),
         ];
         // The first entry holds the owner, the four bounds and the page: six parameters.
         (name, all[..parameters - 5].join(", "))
@@ -58,7 +60,9 @@ impl Shape {
 
 /// The owner's 3,000 entries, newest first by position `g`: every third one is tagged `daily`,
 /// says "walk" and is `good`; positions 1,000, 2,000 and 3,000, past any window, are tagged `rare`
-/// and say "zebra"; positions 500, 1,500 and 2,500 are `awful`; every 50th from 25 says "kite".
+/// and say "zebra"; positions 500, 1,500 and 2,500 are `awful`; every 50th from 25 says "kite";
+/// every 8th from 4 says "often"; "lately" is in every 10th from 5 up to 145 and every 500th from
+/// 250.
 /// The other person's 3,000 entries are all `rare`, `awful` and say "zebra": common in the table,
 /// rare for the owner.
 pub(super) async fn seed(db: &mut PgConnection, owner: Uuid, other: Uuid) {
@@ -67,7 +71,9 @@ pub(super) async fn seed(db: &mut PgConnection, owner: Uuid, other: Uuid) {
             owner,
             "'entry ' || g || CASE WHEN g % 3 = 0 THEN ' walk' ELSE '' END
                || CASE WHEN g % 1000 = 0 THEN ' zebra' ELSE '' END
-               || CASE WHEN g % 50 = 25 THEN ' kite' ELSE '' END",
+               || CASE WHEN g % 50 = 25 THEN ' kite' ELSE '' END
+               || CASE WHEN g % 8 = 4 THEN ' often' ELSE '' END
+               || CASE WHEN (g % 10 = 5 AND g <= 150) OR g % 500 = 250 THEN ' lately' ELSE '' END",
             "CASE WHEN g % 3 = 0 THEN ARRAY['daily'] ELSE '{}' END
                || CASE WHEN g % 1000 = 0 THEN ARRAY['rare'] ELSE '{}' END",
             "CASE WHEN g % 1000 = 500 THEN 'awful' WHEN g % 3 = 0 THEN 'good' END",
@@ -203,6 +209,24 @@ pub(super) fn shapes(first: &str, deep: &str, range: &str) -> Vec<Shape> {
             None,
             Some("kite"),
             &[60],
+        ),
+        // 12 in the window: read on in date order; the page fills 72 entries past the window.
+        shape(
+            "a word in one entry in eight",
+            first,
+            None,
+            None,
+            Some("often"),
+            &[],
+        ),
+        // 10 in the window, 6 in the 300 entries past it, the last 5 from the postings.
+        shape(
+            "a word dense in the window, thin past it",
+            first,
+            None,
+            None,
+            Some("lately"),
+            &[21],
         ),
     ]
 }
