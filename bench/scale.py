@@ -12,10 +12,11 @@ stops by itself:
 For each size, from scratch: a throwaway PostgreSQL (bench/run.py's, with a 2 GB buffer cache);
 `echodiary migrate`; one user registered through the API, whose password hash every seeded user
 shares; N entries copied in by bench/seed.py (deterministic for a given --seed); `echodiary serve`;
-the driven users (16 heavy, 16 typical, the 50,000-entry ones) logged in; then every variant of
-VARIANTS for --duration seconds at --connections with wrk (bench/scenario.lua's replay scenario),
-after a --warmup that is not counted. Results: bench/results/scale.json, and the table between the
-scale markers of bench/README.md (bench/scale_report.py), both rewritten after each size.
+the driven users (16 heavy, 16 typical, the 50,000-entry ones) logged in. Every size stays up, and
+then each variant of VARIANTS runs at every size in turn for --duration seconds at --connections
+with wrk (bench/scenario.lua's replay scenario), after a --warmup that is not counted, --rounds
+times. Results: bench/results/scale.json, and the table between the scale markers of
+bench/README.md (bench/scale_report.py).
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ class ScaleBench(Bench):
         self.label, self.total = label, total
         self.binary = args.binary
         self.pg_settings = {**SETTINGS, **SEEDING}
-        self.service_log = RESULTS / "scale-service.log"
+        self.service_log = RESULTS / f"scale-service-{label}.log"  # the sizes' services run side by side
 
     def service_env(self) -> dict:
         # The tokens are taken once per size: they must outlive the longest measurement.
@@ -224,17 +225,19 @@ class ScaleBench(Bench):
         path.write_text("".join(lines))
         return path
 
-    def measure(self, variant: tuple, requests: Path, round_number: int) -> dict:
+    def measure(self, variant: tuple, round_number: int) -> None:
         name = variant[0]
         if self.args.warmup:
-            self.wrk("replay", requests, duration=self.args.warmup)
-        result = self.wrk("replay", requests)
-        log(f"  {name} (round {round_number + 1}): {result['rps']:,.0f} req/s, "
+            self.wrk("replay", self.files[name], duration=self.args.warmup)
+        result = self.wrk("replay", self.files[name])
+        log(f"  {self.label} {name} (round {round_number + 1}): {result['rps']:,.0f} req/s, "
             f"p50 {result['latency_us']['p50'] / 1000:.2f} ms, p99 {result['latency_us']['p99'] / 1000:.2f} ms, "
             f"errors {result['error_count']}")
-        return result
+        self.runs[name].append(result)
 
-    def run(self) -> dict:
+    def prepare(self) -> None:
+        """Seeds the size and leaves it ready to measure: PostgreSQL restarted with production's
+        settings, the service up, the driven users logged in, every variant's requests written."""
         started = time.monotonic()
         phases = {}
         self.start_postgres()
@@ -245,13 +248,13 @@ class ScaleBench(Bench):
         phases["setup_s"] = time.monotonic() - started
         log(f"{self.label}: seeding {self.total:,} entries (seed {self.args.seed})")
         seeder = Seeder(self, self.args.seed, self.total)
-        seeded = seeder.run(password_hash)
-        phases["seed_s"] = seeded["timings"]["total_s"]
+        self.seeded = seeder.run(password_hash)
+        phases["seed_s"] = self.seeded["timings"]["total_s"]
         log(f"seeded in {phases['seed_s']:.1f} s; picked " + ", ".join(
             f"{what} {p['value']!r} ({p.get('share', p['sample_share']) * 100:.2f}%)"
-            for what, p in seeded["picked"].items()))
-        sizes = self.table_sizes()
-        log(f"entries: {sizes['total_bytes'] / self.total:,.0f} bytes per entry with its indexes")
+            for what, p in self.seeded["picked"].items()))
+        self.table_bytes = self.table_sizes()
+        log(f"entries: {self.table_bytes['total_bytes'] / self.total:,.0f} bytes per entry with its indexes")
 
         mark = time.monotonic()
         for name in SEEDING:  # measured as production runs: WAL for replicas and backups
@@ -259,35 +262,44 @@ class ScaleBench(Bench):
         self.postgres("stop")
         self.postgres("start")
         self.start_service()
-        driven = self.driven_users(seeder)
+        self.driven = self.driven_users(seeder)
         phases["restart_login_s"] = time.monotonic() - mark
-        log("driven users: " + ", ".join(f"{len(v)} {k}" for k, v in driven.items()))
-
-        mark = time.monotonic()
-        loadavg = [os.getloadavg()[0]]
+        log(f"{self.label}: driven users " + ", ".join(f"{len(v)} {k}" for k, v in self.driven.items()))
         chosen = [(number, v) for number, v in enumerate(VARIANTS) if v[0] in self.args.variants]
-        files = {v[0]: self.request_file(number, v, driven, seeded["picked"], seeder) for number, v in chosen}
-        runs: dict[str, list[dict]] = {name: [] for name, *_ in (v for _, v in chosen)}
-        # Rounds over the read variants, so that a busy minute of the host spreads over all of them
-        # rather than sinking one; create's rounds last and back to back, as it adds entries.
-        reads = [v for _, v in chosen if v[2] != "POST"]
-        writes = [v for _, v in chosen if v[2] == "POST"]
-        for round_number in range(self.args.rounds):
-            for variant in reads:
-                runs[variant[0]].append(self.measure(variant, files[variant[0]], round_number))
-        for variant in writes:
-            for round_number in range(self.args.rounds):
-                runs[variant[0]].append(self.measure(variant, files[variant[0]], round_number))
+        self.files = {v[0]: self.request_file(number, v, self.driven, self.seeded["picked"], seeder)
+                      for number, v in chosen}
+        self.runs: dict[str, list[dict]] = {v[0]: [] for _, v in chosen}
+        self.phases = phases
+        self.prepare_s = time.monotonic() - started
+
+    def result(self) -> dict:
         variants = {}
-        for _, (name, kind, method, template) in chosen:
-            variants[name] = dict(median_run(runs[name]), users=kind, request=f"{method} {template}",
-                                  driven=len(driven[kind]), rounds=runs[name])
-        phases["measure_s"] = time.monotonic() - mark
-        loadavg.append(os.getloadavg()[0])
-        return {"entries": self.total, "seed": seeded, "sizes": sizes, "phases_s": phases,
-                "wall_s": time.monotonic() - started, "variants": variants, "loadavg": loadavg,
-                "driven": {k: len(v) for k, v in driven.items()},
+        for name, kind, method, template in VARIANTS:
+            if name in self.runs:
+                variants[name] = dict(median_run(self.runs[name]), users=kind, request=f"{method} {template}",
+                                      driven=len(self.driven[kind]), rounds=self.runs[name])
+        return {"entries": self.total, "seed": self.seeded, "sizes": self.table_bytes, "phases_s": self.phases,
+                "prepare_s": self.prepare_s, "variants": variants,
+                "driven": {k: len(v) for k, v in self.driven.items()},
                 "server_version": self.psql("SHOW server_version")}
+
+
+def measure_interleaved(benches: list[ScaleBench], args: argparse.Namespace) -> dict:
+    """Every round of every variant at every size, the sizes one after another for each variant: a
+    variant's figures at 100k, 2M and 10M are taken within a minute of each other, so a slow spell
+    of the host (figures moved by a third between rounds of one size) lands on all sizes rather
+    than on whichever was measured then. Create's rounds last, as they add entries."""
+    mark, loadavg = time.monotonic(), [os.getloadavg()[0]]
+    chosen = [v for v in VARIANTS if v[0] in args.variants]
+    reads = [v for v in chosen if v[2] != "POST"]
+    writes = [v for v in chosen if v[2] == "POST"]
+    for variants in (reads, writes):
+        for round_number in range(args.rounds):
+            for variant in variants:
+                for bench in benches:
+                    bench.measure(variant, round_number)
+    loadavg.append(os.getloadavg()[0])
+    return {"measure_s": time.monotonic() - mark, "loadavg": loadavg}
 
 
 def main() -> int:
@@ -339,30 +351,36 @@ def main() -> int:
         result["sizes"] = {label: dict(size, measured_at=size.get("measured_at", earlier["timestamp"]))
                            for label, size in earlier["sizes"].items()}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    for label, total in sizes:
-        bench = ScaleBench(args, label, total)
-        try:
-            started_at = utc_now()
-            result["sizes"][label] = bench.run() | {"measured_at": started_at}
-            if args.hold:
-                log(f"holding {label}: psql -h 127.0.0.1 -p {bench.pg_port} -U postgres echodiary; "
-                    f"the service at http://127.0.0.1:{bench.api_port}; Ctrl-C or SIGTERM to go on")
-                try:
-                    signal.pause()
-                except KeyboardInterrupt:
-                    log(f"released {label}")
-        except KeyboardInterrupt:
-            log("interrupted; cleaning up")
-            return 130
-        finally:
+    benches: list[ScaleBench] = []
+    try:
+        for label, total in sizes:  # each takes its ports when the ones before are in use
+            benches.append(ScaleBench(args, label, total))
+            benches[-1].prepare()
+        started_at = utc_now()
+        measured = measure_interleaved(benches, args)
+        for bench in benches:
+            result["sizes"][bench.label] = bench.result() | measured | {"measured_at": started_at}
+        if args.hold:
+            log("holding: " + "; ".join(f"{b.label} psql -h 127.0.0.1 -p {b.pg_port} -U postgres echodiary, "
+                                        f"service http://127.0.0.1:{b.api_port}" for b in benches)
+                + "; Ctrl-C or SIGTERM to end")
+            try:
+                signal.pause()
+            except KeyboardInterrupt:
+                log("released")
+    except KeyboardInterrupt:
+        log("interrupted; cleaning up")
+        return 130
+    finally:
+        for bench in benches:
             bench.stop()
-        if len(args.variants) < len(VARIANTS):  # a comparison, not a result: the report stays
-            out, table = RESULTS / "scale-variants.json", None
-        else:
-            out = RESULTS / "scale.json"
-            table = write_report(result, BENCH / "README.md")
-        out.write_text(json.dumps(result, indent=2) + "\n")
-        log(f"{label} done in {result['sizes'][label]['wall_s'] / 60:.1f} min; wrote {out}")
+    if len(args.variants) < len(VARIANTS):  # a comparison, not a result: the report stays
+        out, table = RESULTS / "scale-variants.json", None
+    else:
+        out = RESULTS / "scale.json"
+        table = write_report(result, BENCH / "README.md")
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    log(f"measured in {measured['measure_s'] / 60:.1f} min; wrote {out}")
     if table:
         print(table)
     return 0

@@ -55,7 +55,8 @@ def duration(seconds: float) -> str:
 
 
 def measured_apart(sizes: dict) -> str:
-    """When the sizes were measured in separate runs (`scale.py --replace`), when each was."""
+    """When the sizes were measured in separate runs (`scale.py --replace`), when each run's
+    measuring began."""
     times = {label: size["measured_at"] for label, size in sizes.items() if "measured_at" in size}
     if len(set(times.values())) < 2:
         return ""
@@ -104,7 +105,10 @@ def markdown(result: dict) -> str:
             f"{duration(s['seed']['timings']['total_s'])} ({duration(s['seed']['timings']['copy_s'])} / "
             f"{duration(sum(s['seed']['timings']['indexes_s'].values()))} / "
             f"{duration(s['seed']['timings']['vacuum_analyze_s'])})")),
-        row("whole size (PostgreSQL start to last variant)", lambda s: duration(s["wall_s"])),
+        row("preparing: PostgreSQL start, seeding, restart, logins",
+            lambda s: duration(s["prepare_s"]) if "prepare_s" in s else "n/a"),
+        row("measuring: every size's variants in turn", lambda s: duration(s["measure_s"]) if "measure_s" in s
+            else f"{duration(s['wall_s'])} with preparing"),
         row("load average (1 min) before / after measuring, this benchmark's processes included",
             lambda s: " / ".join(f"{x:.1f}" for x in s["loadavg"])),
         row("entries with its indexes and entry_tags", lambda s: f"{s['sizes']['total_bytes'] / MIB:,.0f} MiB"),
