@@ -270,6 +270,7 @@ class ScaleBench(Bench):
                       for number, v in chosen}
         self.runs: dict[str, list[dict]] = {v[0]: [] for _, v in chosen}
         self.phases = phases
+        self.server_version = self.psql("SHOW server_version")
         self.prepare_s = time.monotonic() - started
 
     def result(self) -> dict:
@@ -281,23 +282,30 @@ class ScaleBench(Bench):
         return {"entries": self.total, "seed": self.seeded, "sizes": self.table_bytes, "phases_s": self.phases,
                 "prepare_s": self.prepare_s, "variants": variants,
                 "driven": {k: len(v) for k, v in self.driven.items()},
-                "server_version": self.psql("SHOW server_version")}
+                "server_version": self.server_version}
 
 
 def measure_interleaved(benches: list[ScaleBench], args: argparse.Namespace) -> dict:
-    """Every round of every variant at every size, the sizes one after another for each variant: a
-    variant's figures at 100k, 2M and 10M are taken within a minute of each other, so a slow spell
-    of the host (figures moved by a third between rounds of one size) lands on all sizes rather
-    than on whichever was measured then. Create's rounds last, as they add entries."""
+    """Every round of every read variant at every size, the sizes one after another for each
+    variant: a variant's figures at 100k, 2M and 10M are taken within a minute of each other, so a
+    slow spell of the host (figures moved by a third between rounds of one size) lands on all
+    sizes rather than on whichever was measured then. Then create's rounds, size by size, each
+    size stopped after its own (unless held): the entries they add leave autovacuum and a
+    checkpoint to do, which would otherwise run during the next size's creates."""
     mark, loadavg = time.monotonic(), [os.getloadavg()[0]]
     chosen = [v for v in VARIANTS if v[0] in args.variants]
     reads = [v for v in chosen if v[2] != "POST"]
     writes = [v for v in chosen if v[2] == "POST"]
-    for variants in (reads, writes):
-        for round_number in range(args.rounds):
-            for variant in variants:
-                for bench in benches:
-                    bench.measure(variant, round_number)
+    for round_number in range(args.rounds):
+        for variant in reads:
+            for bench in benches:
+                bench.measure(variant, round_number)
+    for bench in benches:
+        for variant in writes:
+            for round_number in range(args.rounds):
+                bench.measure(variant, round_number)
+        if writes and not args.hold:
+            bench.stop()
     loadavg.append(os.getloadavg()[0])
     return {"measure_s": time.monotonic() - mark, "loadavg": loadavg}
 
