@@ -7,7 +7,7 @@ stops by itself:
     bench/scale.py --sizes 100k --duration 5              one size, shorter
     bench/scale.py --binary target/release/echodiary      measure a given binary instead of building one
     bench/scale.py --sizes 100k --variants create,"tag rare"   some variants only
-    bench/scale.py --sizes 2M --variants "q rare" --hold  keep the database and service up afterwards
+    bench/scale.py --sizes 2M --variants "q rare" --hold  then keep the database and service up
 
 For each size, from scratch: a throwaway PostgreSQL (bench/run.py's, with a 2 GB buffer cache);
 `echodiary migrate`; one user registered through the API, whose password hash every seeded user
@@ -323,8 +323,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="runs per variant; the median counts (default 3)")
     parser.add_argument("--variants", help="comma-separated variant names to measure (default: all), for a quick comparison")
     parser.add_argument("--hold", action="store_true",
-                        help="after each size, keep its PostgreSQL and service up (to EXPLAIN a query on the "
-                             "seeded data) until Ctrl-C or SIGTERM")
+                        help="after measuring, keep every size's PostgreSQL and service up (to EXPLAIN a query on "
+                             "the seeded data) until Ctrl-C or SIGTERM")
     parser.add_argument("--replace", action="store_true",
                         help="measure --sizes again and keep the other sizes of results/scale.json (each size "
                              "carries the time it was measured)")
