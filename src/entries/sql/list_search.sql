@@ -44,14 +44,18 @@ WITH window_end AS (
        AND search @@ (SELECT query FROM words)
 ), dense AS (
     SELECT count(*) >= $11::bigint AS walk FROM recent
-), walked_end AS (
-    SELECT entry_date, id FROM entries
-     WHERE (SELECT walk FROM dense)
-       AND user_id = $1
-       AND (entry_date, id) < (SELECT entry_date, id FROM window_end)
-       AND entry_date >= COALESCE($4::date, '-infinity')
-       AND entry_date <= COALESCE($5::date, 'infinity')
-     ORDER BY entry_date DESC, id DESC OFFSET $12::bigint - 1 LIMIT 1
+), read_end AS (
+    -- Where the date-ordered reading ended: past `further` when it ran, else past `recent`. No
+    -- row when that reading did not fill up (the diary ended inside it): nothing lies beyond.
+    (SELECT entry_date, id FROM entries
+      WHERE (SELECT walk FROM dense)
+        AND user_id = $1
+        AND (entry_date, id) < (SELECT entry_date, id FROM window_end)
+        AND entry_date >= COALESCE($4::date, '-infinity')
+        AND entry_date <= COALESCE($5::date, 'infinity')
+      ORDER BY entry_date DESC, id DESC OFFSET $12::bigint - 1 LIMIT 1)
+    UNION ALL
+    SELECT entry_date, id FROM window_end WHERE NOT (SELECT walk FROM dense)
 )
 -- In the window's order: a CTE returns its rows in the order it made them.
 (SELECT id AS "id!", title, content AS "content!", mood AS "mood: Mood", tags AS "tags!",
@@ -74,8 +78,7 @@ UNION ALL
 UNION ALL
 (SELECT id, title, content, mood, tags, entry_date, created_at, updated_at, version
    FROM entries
-  WHERE EXISTS (SELECT FROM window_end)
-    AND (NOT (SELECT walk FROM dense) OR EXISTS (SELECT FROM walked_end))
+  WHERE EXISTS (SELECT FROM read_end)
     AND entry_owner_keys(user_id, mood, tags, search) @> (SELECT all_of FROM wanted)
     AND entry_owner_keys(user_id, mood, tags, search) && (SELECT any_of FROM wanted)
     AND (user_id = $1) IS TRUE
@@ -83,7 +86,6 @@ UNION ALL
     AND ($8::text IS NULL OR tags @> ARRAY[$8::text])
     AND search @@ (SELECT query FROM words)
     AND entry_date >= COALESCE($4::date, '-infinity')
-    AND (entry_date, id) < (SELECT entry_date, id FROM window_end)
-    AND ((entry_date, id) < (SELECT entry_date, id FROM walked_end) OR NOT (SELECT walk FROM dense))
+    AND (entry_date, id) < (SELECT entry_date, id FROM read_end)
   ORDER BY entry_date DESC, id DESC LIMIT $6)
 LIMIT $6
